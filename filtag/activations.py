@@ -1,0 +1,113 @@
+"""Step 1's computation: scaled filter activations, reduced inside the model graph.
+
+For one image and one selected layer with output ``A`` of shape (h, w, c), the
+layer is scaled into [0, 1] by min-max over the whole output (all positions and
+filters), ``S = (A - min A) / (max A - min A)`` (0 where max == min), and each
+feature map is averaged: ``a[b] = mean(S[:, :, b])``. Because the scaling is
+linear, ``a[b] = (mean(A[:, :, b]) - min A) / (max A - min A)``: the graph needs
+only the per-image min and max and the per-filter means, so a batch of images
+leaves the model as a (batch, filters) matrix, never as full feature maps.
+
+A class's filter activation is the mean of ``a`` over its train images,
+accumulated as float64 sums and counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+
+def scaled_filter_means(maps: tf.Tensor) -> tf.Tensor:
+    """Return each filter's mean of the per-image min-max scaled layer output.
+
+    Args:
+        maps: a layer output, shape (batch, h, w, filters).
+
+    Returns:
+        float32, shape (batch, filters), values in [0, 1]; 0 for an image whose
+        layer output is constant.
+    """
+    maps = tf.cast(maps, tf.float32)
+    low = tf.reduce_min(maps, axis=[1, 2, 3])[:, None]
+    high = tf.reduce_max(maps, axis=[1, 2, 3])[:, None]
+    means = tf.reduce_mean(maps, axis=[1, 2])
+    return tf.math.divide_no_nan(means - low, high - low)
+
+
+class FilterProbe:
+    """One forward pass of a network that returns filter activations and outputs.
+
+    Args:
+        model: the network.
+        layers: the selected layers of ``model`` (4-D outputs).
+        preprocess: maps float32 pixels 0..255, shape (batch, h, w, c), to the
+            model's input.
+
+    Calling the probe on uint8 images of shape (batch, h, w, c) returns
+    ``(activations, outputs)``: float32 numpy arrays of shape (batch, F), the
+    :func:`scaled_filter_means` of all selected layers side by side (F = total
+    filters), and (batch, n_outputs), the model's own output.
+    """
+
+    def __init__(
+        self, model: keras.Model, layers: list[keras.layers.Layer], preprocess: Callable
+    ) -> None:
+        self.filters_per_layer = [int(layer.output.shape[-1]) for layer in layers]
+        self._model = keras.Model(
+            model.inputs, [layer.output for layer in layers] + [model.outputs[0]]
+        )
+        self._preprocess = preprocess
+        self._graph = tf.function(self._forward, reduce_retracing=True)
+
+    def _forward(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The graph: preprocessing, the network, the in-graph reductions."""
+        inputs = self._preprocess(tf.cast(images, tf.float32))
+        *maps, outputs = self._model(inputs, training=False)
+        activations = tf.concat([scaled_filter_means(m) for m in maps], axis=1)
+        return activations, tf.cast(outputs, tf.float32)
+
+    def __call__(self, images: tf.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        activations, outputs = self._graph(images)
+        return activations.numpy(), outputs.numpy()
+
+    def split_layers(self, activations: np.ndarray) -> list[np.ndarray]:
+        """Split (..., F) activations into one array per layer, (..., filters)."""
+        return np.split(activations, np.cumsum(self.filters_per_layer)[:-1], axis=-1)
+
+
+def class_sums(
+    probe: FilterProbe,
+    batches: Iterable[tuple[tf.Tensor, tf.Tensor]],
+    labels: np.ndarray,
+    n_classes: int,
+    progress: tqdm | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sum the filter activations of the images of each class.
+
+    Args:
+        probe: the network's :class:`FilterProbe`.
+        batches: (images, index) batches, as :func:`filtag.data.image_dataset`
+            yields them; ``index`` points into ``labels``.
+        labels: int, shape (n_images,): the class index of each image.
+        n_classes: number of classes.
+        progress: a progress bar to advance by the images of each batch.
+
+    Returns:
+        (sums, counts): float64, shape (n_classes, F), and int64, shape
+        (n_classes,); the class means are ``sums / counts[:, None]``.
+    """
+    sums = np.zeros((n_classes, sum(probe.filters_per_layer)), np.float64)
+    counts = np.zeros(n_classes, np.int64)
+    for images, index in batches:
+        activations, _ = probe(images)
+        batch_labels = labels[index.numpy()]
+        np.add.at(sums, batch_labels, activations.astype(np.float64))
+        counts += np.bincount(batch_labels, minlength=n_classes)
+        if progress is not None:
+            progress.update(int(index[-1]) + 1 - progress.n)
+    return sums, counts

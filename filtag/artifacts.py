@@ -1,0 +1,395 @@
+"""Every file that filtag writes or reads: names, formats, safe loading.
+
+A run writes, in its ``save_dir``, files that share one prefix
+``<run id>-<tag>-<network>``, e.g. ``2026-11-21-2130-QFA-VGG16``:
+
+- ``<prefix>-vars.pkl``: several pickles in a row, one per variable;
+- ``<prefix>-vars-names.pkl``: ONE pickled list of the variable names, in order;
+- ``<prefix>-vars-info.txt``: what each variable is and how to load them;
+- ``<prefix>-info.log`` and ``<prefix>-warnings.log``: the run's logs.
+
+Files are written to a temporary name and renamed into place, so a reader never
+sees half a file, and a run never reuses the prefix of an earlier run.
+
+Files are read with :class:`SafeUnpickler`, which refuses every global except
+builtin containers and numpy arrays, scalars and dtypes: loading never runs code
+(Python docs, ``pickle``, "Restricting Globals").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import pickle
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from filtag.errors import ArtifactError, UnsafePickleError
+
+PICKLE_PROTOCOL = 4
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+#: Step tags in file names, and the step script that writes them.
+STEP_TAGS = {
+    "QFA": "step1filteractivations.py",
+    "TF": "step2filtertags.py",
+    "E": "step3evaluation.py",
+    "HR": "step4hitrates.py",
+}
+
+#: The only globals a filtag pickle may name (module, name).
+ALLOWED_GLOBALS = frozenset(
+    {
+        ("builtins", name)
+        for name in ("set", "frozenset", "bytearray", "complex", "slice")
+    }
+    | {
+        (module, name)
+        for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+        for name in ("_reconstruct", "scalar")
+    }
+    | {
+        (module, "_frombuffer")
+        for module in ("numpy.core.numeric", "numpy._core.numeric")
+    }
+    | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+)
+
+#: What each variable holds, for the ``-vars-info.txt`` files. ``<i>`` stands
+#: for a class index, ``<X>`` for a class index in step 3's per-class files.
+VARIABLE_DOCS = {
+    "labels_id": "dict {class index: class name}; classes are the sub-folders of "
+    "images_dir in sorted() order.",
+    "train_filenames": "list of str: the train images, paths relative to images_dir "
+    "with '/' separators, by class then path.",
+    "test_filenames": "list of str: the test images, same form as train_filenames.",
+    "filter_act_<i>": "list with one float64 array per selected layer, shape "
+    "(filters in layer,): filter_act_<i>[a][b] is the mean over the train images "
+    "of class <i> of the [0, 1]-scaled mean activation of filter b of layer a "
+    "(NaN when the class has no readable train image).",
+    "meta": "dict: how the run was made (step, network, model path, layer names, "
+    "filters per layer, image size, colour mode, preprocessing, interpolation, "
+    "split, seed, images per class, class_names = the model's outputs in order, "
+    "skipped files, package versions).",
+}
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def make_run_id(time_delta: float, now: dt.datetime | None = None) -> str:
+    """Return the run id ``YYYY-mm-dd-HHMM`` for UTC plus ``time_delta`` hours.
+
+    Args:
+        time_delta: hours to add to UTC (e.g. 1 for Central European Time).
+        now: the UTC time to use; the current time when None.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return (now + dt.timedelta(hours=time_delta)).strftime("%Y-%m-%d-%H%M")
+
+
+def safe_name(text: str) -> str:
+    """Return ``text`` with every character outside ``[A-Za-z0-9._+-]`` as ``_``."""
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", text)
+
+
+@dataclass(frozen=True)
+class Run:
+    """The files of one run: ``save_dir / f"{run_id}-{tag}-{network}-..."``."""
+
+    save_dir: Path
+    run_id: str
+    tag: str
+    network: str
+
+    @property
+    def prefix(self) -> str:
+        """The common start of the run's file names."""
+        return f"{self.run_id}-{self.tag}-{self.network}"
+
+    def path(self, suffix: str) -> Path:
+        """Return the path of the run's file ``<prefix>-<suffix>``."""
+        return self.save_dir / f"{self.prefix}-{suffix}"
+
+    @property
+    def vars_path(self) -> Path:
+        """The run's main ``-vars.pkl`` file."""
+        return self.path("vars.pkl")
+
+
+def reserve_run(save_dir: Path, tag: str, network: str, time_delta: float) -> Run:
+    """Claim a new run in ``save_dir`` that no earlier run has used.
+
+    The run id is :func:`make_run_id`; when a run with that id, tag and network
+    exists already, ``-2``, ``-3``, ... is added to the id. The claim is the
+    run's ``-info.log``, created exclusively, so two processes never share a run.
+
+    Raises:
+        ArtifactError: ``save_dir`` cannot be created or written.
+    """
+    if tag not in STEP_TAGS:
+        raise ValueError(f"Unknown step tag {tag!r}; expected one of {list(STEP_TAGS)}")
+    try:
+        save_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArtifactError(
+            f"--save-dir {save_dir} cannot be created ({exc.strerror}); "
+            "choose a folder you can write to."
+        ) from exc
+    base = make_run_id(time_delta)
+    for attempt in range(1, 1000):
+        run_id = base if attempt == 1 else f"{base}-{attempt}"
+        run = Run(save_dir, run_id, tag, safe_name(network))
+        if run.vars_path.exists():
+            continue
+        try:
+            flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY
+            os.close(os.open(run.path("info.log"), flags, 0o666))
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise ArtifactError(
+                f"--save-dir {save_dir} is not writable ({exc.strerror}); "
+                "choose a folder you can write to."
+            ) from exc
+        return run
+    raise ArtifactError(f"--save-dir {save_dir} holds 999 runs of {base}; clean it up.")
+
+
+# ------------------------------------------------------------------ atomic writes
+
+
+def atomic_write_bytes(path: Path, chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` to ``path`` through a temporary file and a rename.
+
+    The temporary file lives in the same folder, so the rename is atomic: a
+    reader sees either no file or the whole file.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically, as :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, [text.encode("utf-8")])
+
+
+# --------------------------------------------------------------------- safe pickles
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """An unpickler that only rebuilds builtin types and numpy arrays.
+
+    Any other global (``os.system``, ``builtins.eval``, a class of some package)
+    raises :class:`UnsafePickleError` before it is looked up, so no code from the
+    file ever runs.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        """Return the allowed global ``module.name``; refuse every other one."""
+        if (module, name) not in ALLOWED_GLOBALS:
+            raise UnsafePickleError(
+                f"refused global '{module}.{name}': filtag files hold only builtin "
+                "containers and numpy arrays"
+            )
+        return super().find_class(module, name)
+
+
+def safe_load(f: BinaryIO) -> Any:
+    """Read one pickle from the open binary file ``f`` with :class:`SafeUnpickler`."""
+    return SafeUnpickler(f).load()
+
+
+def safe_loads(data: bytes) -> Any:
+    """Read one pickle from ``data`` with :class:`SafeUnpickler`."""
+    return safe_load(io.BytesIO(data))
+
+
+def names_path(vars_path: Path) -> Path:
+    """Return the names file of a vars file: ``x-vars.pkl`` -> ``x-vars-names.pkl``."""
+    return vars_path.with_name(vars_path.name.removesuffix(".pkl") + "-names.pkl")
+
+
+def info_path(vars_path: Path) -> Path:
+    """Return the info file of a vars file: ``x-vars.pkl`` -> ``x-vars-info.txt``."""
+    return vars_path.with_name(vars_path.name.removesuffix(".pkl") + "-info.txt")
+
+
+def _dumps_checked(name: str, value: Any) -> bytes:
+    """Pickle ``value`` and check that :class:`SafeUnpickler` reads it back."""
+    data = pickle.dumps(value, protocol=PICKLE_PROTOCOL)
+    try:
+        safe_loads(data)
+    except UnsafePickleError as exc:
+        raise TypeError(
+            f"variable {name!r} holds a type filtag cannot save: {exc}"
+        ) from exc
+    return data
+
+
+def describe(name: str) -> str:
+    """Return the :data:`VARIABLE_DOCS` text for ``name`` (``filter_act_3`` too)."""
+    key = re.sub(r"_\d+$", "_<i>", name)
+    return VARIABLE_DOCS.get(name) or VARIABLE_DOCS.get(key, "")
+
+
+def vars_info_text(vars_path: Path, names: list[str], header: str) -> str:
+    """Return the ``-vars-info.txt`` text for ``names`` saved in ``vars_path``."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(re.sub(r"_\d+$", "_<i>", name), []).append(name)
+    lines = [header, "", "Variables, in the order they are pickled:"]
+    for key, members in groups.items():
+        label = key if len(members) == 1 else f"{key} ({members[0]} ... {members[-1]})"
+        lines.append(f"- {label}: {describe(members[0])}")
+    lines += [
+        "",
+        "Load them safely (no code in the file can run):",
+        "    from filtag.artifacts import load_vars",
+        f"    v = load_vars('{vars_path.name}')   # dict: name -> value",
+        "",
+        "or, with plain pickle, only for files you trust:",
+        "    import pickle",
+        f"    with open('{names_path(vars_path).name}', 'rb') as f:",
+        "        names = pickle.load(f)",
+        f"    with open('{vars_path.name}', 'rb') as f:",
+        "        v = {name: pickle.load(f) for name in names}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_vars(vars_path: Path, variables: dict[str, Any], header: str) -> Path:
+    """Save ``variables`` as the seed's file set, each file atomically.
+
+    Writes ``vars_path`` (one pickle per variable, in the dict's order), its
+    ``-names.pkl`` (the list of names) and its ``-info.txt``. The vars file is
+    written last, so its presence means the set is complete.
+
+    Args:
+        vars_path: the ``...-vars.pkl`` path (or step 3's ``...-varsX.pkl``).
+        variables: name -> value, holding only builtin containers, str, numbers
+            and numpy arrays.
+        header: the first line(s) of the info text.
+
+    Returns:
+        ``vars_path``.
+
+    Raises:
+        TypeError: a value holds a type outside the allowed ones.
+    """
+    names = list(variables)
+    blobs = [_dumps_checked(name, variables[name]) for name in names]
+    atomic_write_bytes(names_path(vars_path), [pickle.dumps(names, PICKLE_PROTOCOL)])
+    atomic_write_text(info_path(vars_path), vars_info_text(vars_path, names, header))
+    atomic_write_bytes(vars_path, blobs)
+    return vars_path
+
+
+def load_vars(vars_path: str | Path) -> dict[str, Any]:
+    """Load a ``-vars.pkl`` file (and its ``-names.pkl``) safely.
+
+    Returns:
+        dict name -> value, in the saved order.
+
+    Raises:
+        ArtifactError: a file is missing, truncated or not a filtag file.
+        UnsafePickleError: a file names a global outside the allowed ones.
+    """
+    vars_path = Path(vars_path)
+    npath = names_path(vars_path)
+    for path in (vars_path, npath):
+        if not path.is_file():
+            raise ArtifactError(
+                f"{path} not found; pass the -vars.pkl path that the previous step "
+                "printed (its -vars-names.pkl must lie beside it)."
+            )
+    try:
+        with npath.open("rb") as f:
+            names = safe_load(f)
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ArtifactError(f"{npath} does not hold a list of variable names.")
+        with vars_path.open("rb") as f:
+            values = {name: safe_load(f) for name in names}
+            if f.read(1):
+                raise ArtifactError(
+                    f"{vars_path} holds more pickles than {npath} names; the two "
+                    "files are from different runs."
+                )
+    except UnsafePickleError as exc:
+        raise UnsafePickleError(
+            f"{vars_path}: {exc}; the file was not loaded."
+        ) from None
+    except ArtifactError:
+        raise
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        OverflowError,
+        MemoryError,
+        RecursionError,
+    ) as exc:
+        raise ArtifactError(
+            f"{vars_path} is truncated or not a filtag file ({type(exc).__name__}: "
+            f"{exc}); pass a -vars.pkl written by a filtag step."
+        ) from None
+    return values
+
+
+def load_step_vars(
+    vars_path: str | Path, tag: str, flag: str, required: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Load a vars file and check that step ``tag`` wrote it.
+
+    A file without ``meta`` (e.g. from the original FilTag scripts) is accepted
+    when it holds every ``required`` variable.
+
+    Args:
+        vars_path: the file to load.
+        tag: the expected step tag (a key of :data:`STEP_TAGS`).
+        flag: the command-line flag the path came from, for error messages.
+        required: variable names the caller needs.
+
+    Raises:
+        ArtifactError: the file is unreadable, from another step or incomplete.
+    """
+    variables = load_vars(vars_path)
+    meta = variables.get("meta")
+    found = meta.get("step") if isinstance(meta, dict) else None
+    if found != tag and (found is not None or meta is not None):
+        what = (
+            f"a {STEP_TAGS[found]} file" if found in STEP_TAGS else "not a filtag file"
+        )
+        raise ArtifactError(
+            f"{flag} {vars_path} is {what}; it needs the -vars.pkl that "
+            f"{STEP_TAGS[tag]} wrote."
+        )
+    missing = [name for name in required if name not in variables]
+    if missing:
+        raise ArtifactError(
+            f"{flag} {vars_path} lacks {', '.join(missing)}; it needs the -vars.pkl "
+            f"that {STEP_TAGS[tag]} wrote."
+        )
+    return variables

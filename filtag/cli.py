@@ -1,0 +1,284 @@
+"""The command line shared by the step scripts: flags, validation, logging, exit codes.
+
+A script keeps its inputs as plain variables at the top and passes them to
+:func:`parse` as defaults; flags given on the command line win. Every value,
+default or flag, goes through the same validator, so an edited Inputs block is
+checked exactly like a flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from filtag.artifacts import Run
+from filtag.errors import FiltagError
+
+logger = logging.getLogger("filtag")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+# ---------------------------------------------------------------------- validators
+
+
+def _number(value: Any, kind: type, what: str) -> Any:
+    """Convert ``value`` to ``kind`` (int or float), refusing bools and fractions."""
+    if isinstance(value, bool):
+        raise argparse.ArgumentTypeError(f"expected {what}; Received: {value!r}")
+    try:
+        number = kind(value) if kind is float else int(str(value).strip())
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"expected {what}; Received: {value!r}"
+        ) from None
+    return number
+
+
+def positive_int(value: Any) -> int:
+    """A whole number >= 1."""
+    number = _number(value, int, "a whole number >= 1")
+    if number < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= 1; Received: {value!r}"
+        )
+    return number
+
+
+def nonnegative_int(value: Any) -> int:
+    """A whole number >= 0."""
+    number = _number(value, int, "a whole number >= 0")
+    if number < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= 0; Received: {value!r}"
+        )
+    return number
+
+
+def hours(value: Any) -> float:
+    """Hours from UTC, between -24 and 24."""
+    number = _number(value, float, "hours from UTC, e.g. 1 or -5")
+    if not -24 <= number <= 24:
+        raise argparse.ArgumentTypeError(
+            f"expected hours in [-24, 24]; Received: {value!r}"
+        )
+    return number
+
+
+def test_fraction(value: Any) -> float:
+    """The fraction of each class kept for testing: 0 < split < 1."""
+    number = _number(value, float, "a fraction between 0 and 1, e.g. 0.2")
+    if not 0 < number < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction between 0 and 1 (exclusive); Received: {value!r}"
+        )
+    return number
+
+
+def path(value: Any) -> Path:
+    """A file or folder path."""
+    return Path(value).expanduser()
+
+
+def text(value: Any) -> str:
+    """A non-empty string."""
+    if not str(value).strip():
+        raise argparse.ArgumentTypeError("expected a non-empty value")
+    return str(value).strip()
+
+
+def whole_numbers(value: Any, minimum: int = 0) -> list[int]:
+    """Whole numbers >= ``minimum`` as a sorted list without repeats.
+
+    Accepts a list of numbers, or text such as ``"1,5,25"``, ``"0-100"`` or
+    ``"0-10,25,50"`` (ranges include both ends).
+    """
+    items = (
+        value
+        if isinstance(value, list | tuple | range)
+        else re.split(r"[,\s]+", str(value))
+    )
+    numbers: set[int] = set()
+    for item in items:
+        if isinstance(item, str) and re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", item):
+            low, high = (int(part) for part in item.split("-"))
+            if low > high:
+                raise argparse.ArgumentTypeError(f"range {item!r} runs backwards")
+            numbers.update(range(low, high + 1))
+        elif item != "":
+            number = _number(item, int, f"whole numbers >= {minimum}")
+            if number < minimum:
+                raise argparse.ArgumentTypeError(
+                    f"expected whole numbers >= {minimum}; Received: {item!r}"
+                )
+            numbers.add(number)
+    if not numbers:
+        raise argparse.ArgumentTypeError(
+            f"expected whole numbers >= {minimum}; Received: {value!r}"
+        )
+    return sorted(numbers)
+
+
+def names(value: Any) -> list[str]:
+    """A list of names: a list, or text separated by commas."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+# -------------------------------------------------------------------------- flags
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One command-line flag: its help text and the validator of its value."""
+
+    help: str
+    convert: Callable[[Any], Any] = text
+    metavar: str | None = None
+
+
+FLAGS: dict[str, Flag] = {
+    "network": Flag(
+        "a keras.applications name (VGG16, ResNet50, InceptionV3, ...) or the path of "
+        "a saved .keras/.h5 model",
+        metavar="NAME_OR_FILE",
+    ),
+    "weights": Flag(
+        "for an application: imagenet, none (random) or a weights file; for a model "
+        "file: a weights file to load on top (None: the file's own)",
+    ),
+    "images_dir": Flag("folder with one sub-folder of images per class", path, "DIR"),
+    "save_dir": Flag("folder the run's files are written to", path, "DIR"),
+    "split": Flag("fraction of each class's images kept for testing", test_fraction),
+    "seed_rn": Flag("seed of the train/test split", nonnegative_int, "N"),
+    "time_delta": Flag("hours from UTC for the run id (e.g. 1 for CET)", hours, "H"),
+    "batch_size": Flag("images per batch", positive_int, "N"),
+    "preprocess": Flag(
+        "auto (the application's own preprocess_input; none for a model file), "
+        "none (raw 0..255 pixels), caffe, tf, torch, or an application name",
+    ),
+    "interpolation": Flag(
+        "resampling when images are resized: nearest, bilinear, bicubic, hamming, "
+        "box, lanczos",
+    ),
+    "class_names": Flag(
+        "text file with the name of each model output, one per line, in output order",
+        path,
+        "FILE",
+    ),
+    "layers": Flag(
+        "which layers count: conv (every 2-D convolution), name ('conv' in the "
+        "layer name), a comma list of layer names, or a regular expression",
+    ),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: the problem and a hint."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def parse(
+    doc: str | None, argv: Sequence[str] | None, **defaults: Any
+) -> argparse.Namespace:
+    """Parse the command line of a step script.
+
+    Args:
+        doc: the script's docstring, shown by ``--help``.
+        argv: the arguments (None: ``sys.argv[1:]``).
+        **defaults: one keyword per flag of :data:`FLAGS` that the script takes,
+            with the script's Inputs value as default.
+
+    Returns:
+        The validated values, one attribute per keyword.
+    """
+    parser = _Parser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    for name, default in defaults.items():
+        flag = FLAGS[name]
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            default=default,
+            metavar=flag.metavar,
+            help=f"{flag.help} (default: %(default)s)",
+        )
+    args = parser.parse_args(argv)
+    for name in defaults:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        try:
+            setattr(args, name, FLAGS[name].convert(value))
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"argument --{name.replace('_', '-')}: {exc}")
+    setup_logging()
+    return args
+
+
+# ------------------------------------------------------------------------ logging
+
+
+def setup_logging() -> None:
+    """Send filtag's INFO messages to the console (stderr), once."""
+    if not any(getattr(h, "_filtag_console", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        handler.setLevel(logging.INFO)
+        handler._filtag_console = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
+@contextlib.contextmanager
+def run_logs(run: Run) -> Iterator[None]:
+    """Log everything to the run's ``-info.log``, warnings to ``-warnings.log``."""
+    handlers = []
+    for suffix, level in (
+        ("info.log", logging.DEBUG),
+        ("warnings.log", logging.WARNING),
+    ):
+        handler = logging.FileHandler(run.path(suffix), encoding="utf-8")
+        handler.setLevel(level)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+        handlers.append(handler)
+    try:
+        yield
+    except FiltagError as exc:
+        logger.error("%s", exc)
+        raise
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
+            handler.close()
+
+
+def run(step: Callable[[argparse.Namespace], Path], args: argparse.Namespace) -> int:
+    """Run a step; print the path it wrote as the last stdout line.
+
+    Returns:
+        The exit code: 0, 2 for bad input (one log line, no traceback), 130
+        when interrupted.
+    """
+    try:
+        written = step(args)
+    except FiltagError as exc:
+        if not getattr(exc, "_logged", False):
+            logger.error("%s", exc)
+        return 2
+    except KeyboardInterrupt:
+        logger.error("interrupted; nothing of this run was half-written")
+        return 130
+    print(written)
+    return 0

@@ -1,0 +1,285 @@
+"""Images: class folders, the deterministic train/test split, and the tf.data input.
+
+The layout is the one of ``keras.utils.image_dataset_from_directory``::
+
+    images_dir/
+        class_a/ img1.jpg, sub/img2.png, ...
+        class_b/ ...
+
+Classes are the sub-folders in ``sorted()`` order; class index ``i`` is the
+``i``-th. Files are found recursively (links to folders are not followed, so a
+link loop cannot trap the walk), hidden files and folders (name starting with
+``.``) are skipped, and a file counts as an image when Pillow recognises its
+content, whatever its extension.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from filtag.errors import FiltagError
+
+logger = logging.getLogger(__name__)
+
+#: Pillow interpolation names that ``keras.utils.load_img`` accepts.
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "hamming", "box", "lanczos")
+
+#: Colour modes by number of input channels of the model.
+COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """How images are read for a model: size, colour mode and interpolation."""
+
+    height: int
+    width: int
+    color_mode: str
+    interpolation: str = "nearest"
+
+    @property
+    def channels(self) -> int:
+        """Channels of the decoded image: 1 (grayscale), 3 (rgb) or 4 (rgba)."""
+        return {mode: n for n, mode in COLOR_MODES.items()}[self.color_mode]
+
+
+@dataclass
+class ImageSplit:
+    """The images of a folder, split into train and test per class.
+
+    Attributes:
+        images_dir: the folder of class sub-folders.
+        classes: class names (sub-folder names), index = class index.
+        train: per class, the train images as paths relative to ``images_dir``
+            with ``/`` separators, sorted.
+        test: per class, the test images, same form.
+        rejected: files that are not images (relative paths), with the reason.
+    """
+
+    images_dir: Path
+    classes: list[str]
+    train: list[list[str]]
+    test: list[list[str]]
+    rejected: dict[str, str] = field(default_factory=dict)
+
+    def files(self, part: str) -> tuple[list[str], np.ndarray]:
+        """Return the files of ``part`` ("train" or "test") and their class indices.
+
+        Returns:
+            (paths, labels): paths by class then path; labels int64, shape (n,).
+        """
+        per_class = self.train if part == "train" else self.test
+        paths = [p for files in per_class for p in files]
+        labels = np.repeat(np.arange(len(per_class)), [len(f) for f in per_class])
+        return paths, labels.astype(np.int64)
+
+
+def list_classes(images_dir: Path) -> list[str]:
+    """Return the class names: the non-hidden sub-folders of ``images_dir``, sorted.
+
+    Raises:
+        FiltagError: the folder does not exist or has no sub-folder.
+    """
+    if not images_dir.is_dir():
+        raise FiltagError(
+            f"--images-dir {images_dir} is not a folder; pass a folder with one "
+            "sub-folder of images per class."
+        )
+    classes = sorted(
+        entry.name
+        for entry in os.scandir(images_dir)
+        if entry.is_dir() and not entry.name.startswith(".")
+    )
+    if not classes:
+        raise FiltagError(
+            f"--images-dir {images_dir} has no class sub-folders; put the images of "
+            "each class in a sub-folder named after the class."
+        )
+    return classes
+
+
+def _identify(path: Path) -> str | None:
+    """Return None when Pillow recognises ``path`` as an image, else the reason."""
+    try:
+        with Image.open(path) as img:
+            img.format  # noqa: B018 - opening parses the header only
+    except Image.DecompressionBombError:
+        return None  # an image; decoding decides whether it fits the pixel limit
+    except UnidentifiedImageError:
+        return "not an image file"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    return None
+
+
+def find_images(class_dir: Path, images_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """Find the image files below ``class_dir``, by content.
+
+    Args:
+        class_dir: one class folder.
+        images_dir: the folder paths are made relative to.
+
+    Returns:
+        (images, rejected): images as sorted relative paths with ``/``
+        separators; rejected maps the relative path of every other non-hidden
+        file to the reason.
+    """
+    candidates = []
+    for root, dirs, files in os.walk(class_dir):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if name.startswith("."):
+                logger.info("skipped hidden file %s", Path(root, name))
+            else:
+                candidates.append(Path(root, name))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        reasons = list(pool.map(_identify, candidates))
+    images, rejected = [], {}
+    for path, reason in zip(candidates, reasons, strict=True):
+        rel = path.relative_to(images_dir).as_posix()
+        if reason is None:
+            images.append(rel)
+        else:
+            rejected[rel] = reason
+    return sorted(images), rejected
+
+
+def n_test_images(n: int, split: float) -> int:
+    """Return how many of a class's ``n`` images are test images.
+
+    ``floor(split * n + 0.5)``, and at least one test and one train image when
+    ``n >= 2``.
+    """
+    n_test = math.floor(split * n + 0.5)
+    return min(max(n_test, 1), n - 1) if n >= 2 else n_test
+
+
+def split_class(
+    files: Sequence[str], split: float, seed: int, class_name: str
+) -> tuple[list[str], list[str]]:
+    """Split one class's files into train and test, deterministically.
+
+    The sorted files are permuted by a numpy generator seeded with
+    ``(seed, crc32(class_name))``, and the first :func:`n_test_images` are test
+    images. The result depends only on the set of files, the seed and the class
+    name: not on listing order, nor on the other classes.
+
+    Returns:
+        (train, test), each sorted.
+    """
+    ordered = sorted(files)
+    key = zlib.crc32(class_name.encode("utf-8", "surrogateescape"))
+    order = np.random.default_rng([seed, key]).permutation(len(ordered))
+    n_test = n_test_images(len(ordered), split)
+    test = sorted(ordered[i] for i in order[:n_test])
+    train = sorted(ordered[i] for i in order[n_test:])
+    return train, test
+
+
+def split_images(images_dir: Path, split: float, seed: int) -> ImageSplit:
+    """List the classes and images of ``images_dir`` and split each class.
+
+    Files that are not images are logged as warnings and left out. Empty classes
+    stay in the class list (class indices do not shift) with a warning.
+
+    Raises:
+        FiltagError: ``images_dir`` is not a folder of class folders.
+    """
+    classes = list_classes(images_dir)
+    result = ImageSplit(images_dir, classes, [], [])
+    for name in classes:
+        images, rejected = find_images(images_dir / name, images_dir)
+        for rel, reason in rejected.items():
+            logger.warning("skipped %s: %s", images_dir / rel, reason)
+        if not images:
+            logger.warning("class %r has no image files in %s", name, images_dir / name)
+        result.rejected.update(rejected)
+        train, test = split_class(images, split, seed, name)
+        result.train.append(train)
+        result.test.append(test)
+    return result
+
+
+# ------------------------------------------------------------------------ decoding
+
+
+def load_image(path: str, spec: ImageSpec) -> np.ndarray | None:
+    """Read one image as ``keras.utils.load_img`` does (Pillow, then resize).
+
+    Args:
+        path: the image file.
+        spec: target size, colour mode and interpolation.
+
+    Returns:
+        uint8 array, shape (spec.height, spec.width, spec.channels), or None
+        when the file cannot be decoded (the reason is logged as a warning).
+    """
+    import keras
+
+    try:
+        img = keras.utils.load_img(
+            path,
+            color_mode=spec.color_mode,
+            target_size=(spec.height, spec.width),
+            interpolation=spec.interpolation,
+        )
+        return keras.utils.img_to_array(img, dtype="uint8")
+    except Exception as exc:
+        logger.warning(
+            "skipped %s: cannot decode (%s: %s)", path, type(exc).__name__, exc
+        )
+        return None
+
+
+def image_dataset(paths: Sequence[Path], spec: ImageSpec, batch_size: int):
+    """Return a tf.data pipeline that decodes ``paths`` in parallel, in order.
+
+    Images that cannot be decoded are dropped (and logged by :func:`load_image`).
+
+    Returns:
+        ``tf.data.Dataset`` of (images, index): images uint8, shape
+        (batch, spec.height, spec.width, spec.channels); index int64, shape
+        (batch,), the position of each image in ``paths``.
+    """
+    import tensorflow as tf
+
+    shape = (spec.height, spec.width, spec.channels)
+    blank = np.zeros(shape, np.uint8)
+
+    def decode(path: bytes) -> tuple[np.ndarray, bool]:
+        image = load_image(os.fsdecode(path), spec)
+        return (blank, False) if image is None else (image, True)
+
+    def read(
+        path: tf.Tensor, index: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        image, ok = tf.numpy_function(
+            decode, [path], [tf.uint8, tf.bool], stateful=False
+        )
+        return tf.ensure_shape(image, shape), ok, index
+
+    def decoded(image: tf.Tensor, ok: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+        return ok
+
+    def drop_flag(image: tf.Tensor, ok: tf.Tensor, index: tf.Tensor) -> tuple:
+        return image, index
+
+    encoded = tf.constant(
+        [os.fsencode(p) for p in paths], tf.string, shape=[len(paths)]
+    )
+    ds = tf.data.Dataset.from_tensor_slices(
+        (encoded, tf.range(len(paths), dtype=tf.int64))
+    )
+    ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.filter(decoded).map(drop_flag)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,236 @@
+"""Networks: load a Keras CNN, choose its layers, its preprocessing and input.
+
+A network is either a ``keras.applications`` name (``VGG16``, ``ResNet50``, ...;
+see :func:`applications`) or the path of a saved ``.keras``/``.h5`` model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+
+from filtag.data import COLOR_MODES, INTERPOLATIONS, ImageSpec
+from filtag.errors import FiltagError
+
+logger = logging.getLogger(__name__)
+
+#: ``keras.applications.imagenet_utils.preprocess_input`` modes, plus "none".
+PREPROCESS_MODES = ("caffe", "tf", "torch", "none")
+
+#: Free (None) input dimensions are read at this size.
+DEFAULT_SIZE = 224
+
+#: The layer classes that count as 2-D convolutions (subclasses included).
+CONV_CLASSES = (
+    keras.layers.Conv2D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv2D,
+)
+
+
+def applications() -> dict[str, Callable[..., keras.Model]]:
+    """Return every network constructor ``keras.applications`` ships, by name."""
+    return {
+        name: getattr(keras.applications, name)
+        for name in dir(keras.applications)
+        if name[0].isupper() and callable(getattr(keras.applications, name))
+    }
+
+
+def is_model_file(network: str) -> bool:
+    """Tell whether ``network`` names a saved model file rather than an application."""
+    return network.endswith((".keras", ".h5", ".hdf5")) or Path(network).is_file()
+
+
+def network_name(network: str) -> str:
+    """Return the name used in file names: the application name or the file's stem."""
+    return Path(network).stem if is_model_file(network) else network
+
+
+def load_network(network: str, weights: str | None = None) -> keras.Model:
+    """Load a network.
+
+    Args:
+        network: a ``keras.applications`` name or a ``.keras``/``.h5`` file.
+        weights: for an application, ``"imagenet"`` (default; downloaded once
+            by Keras), ``"none"`` (random) or a weights file; for a model file,
+            None (its own weights) or a weights file to load on top.
+
+    Returns:
+        The model, not compiled.
+
+    Raises:
+        FiltagError: the name or a file is unknown or unreadable.
+    """
+    if is_model_file(network):
+        path = Path(network)
+        if not path.is_file():
+            raise FiltagError(
+                f"--network {network} not found; pass an existing model file."
+            )
+        try:
+            model = keras.models.load_model(path, compile=False)
+        except Exception as exc:
+            raise FiltagError(
+                f"--network {network} is not a loadable Keras model "
+                f"({type(exc).__name__}: {exc}); save it with model.save('m.keras')."
+            ) from None
+        if weights not in (None, "none", "imagenet"):
+            _load_weights(model, weights)
+        return model
+    constructors = applications()
+    if network not in constructors:
+        raise FiltagError(
+            f"--network {network!r} is neither a keras.applications name "
+            f"({', '.join(sorted(constructors))}) nor a .keras/.h5 model file."
+        )
+    spec = {None: "imagenet", "none": None}.get(weights, weights)
+    if spec not in (None, "imagenet") and not Path(spec).is_file():
+        raise FiltagError(
+            f"--weights {weights} not found; pass imagenet, none or a file."
+        )
+    try:
+        return constructors[network](weights=spec)
+    except Exception as exc:
+        raise FiltagError(
+            f"--network {network} --weights {weights or 'imagenet'} could not be built "
+            f"({type(exc).__name__}: {exc}); without internet, pass --weights FILE "
+            "or --weights none."
+        ) from None
+
+
+def _load_weights(model: keras.Model, weights: str) -> None:
+    """Load a weights file into ``model``, as a :class:`FiltagError` on failure."""
+    try:
+        model.load_weights(weights)
+    except Exception as exc:
+        raise FiltagError(
+            f"--weights {weights} does not fit the model ({type(exc).__name__}: {exc})."
+        ) from None
+
+
+# ----------------------------------------------------------------- preprocessing
+
+
+def resolve_preprocess(preprocess: str, network: str) -> str:
+    """Return the preprocessing to record for ``network``.
+
+    Args:
+        preprocess: ``"auto"``, one of :data:`PREPROCESS_MODES`, or an
+            application name (its own ``preprocess_input``).
+        network: the network argument.
+
+    Returns:
+        ``"auto"`` resolved: the application name for an application, ``"none"``
+        for a model file; any other value unchanged.
+
+    Raises:
+        FiltagError: an unknown value.
+    """
+    if preprocess == "auto":
+        return "none" if is_model_file(network) else network
+    if preprocess in PREPROCESS_MODES or preprocess in applications():
+        return preprocess
+    raise FiltagError(
+        f"--preprocess {preprocess!r} is unknown; use auto, "
+        f"{', '.join(PREPROCESS_MODES)} or an application name such as VGG16."
+    )
+
+
+def preprocess_function(preprocess: str) -> Callable:
+    """Return the function that maps float32 pixels 0..255 to the model's input.
+
+    Args:
+        preprocess: a value returned by :func:`resolve_preprocess`.
+
+    Returns:
+        A function of a float32 tensor (batch, height, width, channels).
+    """
+    if preprocess == "none":
+        return lambda x: x
+    if preprocess in PREPROCESS_MODES:
+        return lambda x: keras.applications.imagenet_utils.preprocess_input(
+            x, mode=preprocess
+        )
+    module = importlib.import_module(applications()[preprocess].__module__)
+    return module.preprocess_input
+
+
+# ------------------------------------------------------------------ input, layers
+
+
+def image_spec(model: keras.Model, interpolation: str = "nearest") -> ImageSpec:
+    """Return how images are read for ``model``: its input size and colour mode.
+
+    Free dimensions are read at :data:`DEFAULT_SIZE`; 1 channel is grayscale, 3
+    RGB, 4 RGBA.
+
+    Raises:
+        FiltagError: the model's input is not an image of 1, 3 or 4 channels.
+    """
+    if interpolation not in INTERPOLATIONS:
+        raise FiltagError(
+            f"--interpolation {interpolation!r} is unknown; use one of "
+            f"{', '.join(INTERPOLATIONS)}."
+        )
+    shape = model.input_shape
+    if isinstance(shape, list) or len(shape) != 4 or shape[-1] not in COLOR_MODES:
+        raise FiltagError(
+            f"the model's input must be one image batch (None, height, width, 1|3|4); "
+            f"Received: input_shape={shape}."
+        )
+    height, width = (dim or DEFAULT_SIZE for dim in shape[1:3])
+    return ImageSpec(height, width, COLOR_MODES[shape[-1]], interpolation)
+
+
+def select_layers(model: keras.Model, rule: str = "conv") -> list[keras.layers.Layer]:
+    """Return the layers whose filters filtag tags, in model order.
+
+    Args:
+        model: the network.
+        rule: ``"conv"``: every 2-D convolution (:data:`CONV_CLASSES` and their
+            subclasses); ``"name"``: the original rule, ``'conv' in layer.name``;
+            a comma list of layer names; or a regular expression searched in
+            layer names. Only layers with a 4-D output (batch, h, w, filters)
+            are kept.
+
+    Raises:
+        FiltagError: no layer fits the rule.
+    """
+    names = [layer.name for layer in model.layers]
+    items = [item.strip() for item in rule.split(",")]
+    if rule == "conv":
+        chosen = [layer for layer in model.layers if isinstance(layer, CONV_CLASSES)]
+    elif rule == "name":
+        chosen = [layer for layer in model.layers if "conv" in layer.name]
+    elif all(item in names for item in items):
+        chosen = [layer for layer in model.layers if layer.name in items]
+    else:
+        try:
+            pattern = re.compile(rule)
+        except re.error as exc:
+            raise FiltagError(
+                f"--layers {rule!r} is neither conv, name, a list of layer names nor "
+                f"a regular expression ({exc})."
+            ) from None
+        chosen = [layer for layer in model.layers if pattern.search(layer.name)]
+    chosen = [layer for layer in chosen if len(layer.output.shape) == 4]
+    if not chosen:
+        nested = [
+            layer.name for layer in model.layers if isinstance(layer, keras.Model)
+        ]
+        hint = (
+            f" The model nests the model(s) {nested}: save the inner model and pass it."
+            if nested
+            else ""
+        )
+        raise FiltagError(
+            f"--layers {rule!r} selects no layer with a 4-D output in model "
+            f"{model.name!r}.{hint}"
+        )
+    return chosen
