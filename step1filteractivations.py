@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 
 from filtag import cli, pipeline
@@ -37,8 +38,9 @@ LAYERS = "conv"  # conv, name, comma list of layer names, or a regex
 # -----------------------------------------------------------------------------------
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = cli.parse(
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Return the inputs: this file's Inputs block, overridden by flags in ``argv``."""
+    return cli.parse(
         __doc__,
         argv,
         network=NETWORK,
@@ -54,7 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         class_names=CLASS_NAMES,
         layers=LAYERS,
     )
-    return cli.run(pipeline.step1, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.run(pipeline.step1, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -14,12 +14,15 @@ accumulated as float64 sums and counts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 
 import keras
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
+
+logger = logging.getLogger(__name__)
 
 
 def scaled_filter_means(maps: tf.Tensor) -> tf.Tensor:
@@ -47,22 +50,37 @@ class FilterProbe:
         layers: the selected layers of ``model`` (4-D outputs).
         preprocess: maps float32 pixels 0..255, shape (batch, h, w, c), to the
             model's input.
+        jit_compile: compile the graph with XLA (falls back to plain TensorFlow
+            when XLA cannot compile the model).
 
     Calling the probe on uint8 images of shape (batch, h, w, c) returns
     ``(activations, outputs)``: float32 numpy arrays of shape (batch, F), the
     :func:`scaled_filter_means` of all selected layers side by side (F = total
-    filters), and (batch, n_outputs), the model's own output.
+    filters), and (batch, n_outputs), the model's own output. A batch smaller
+    than the first one is padded to its size, so the graph is compiled once.
     """
 
     def __init__(
-        self, model: keras.Model, layers: list[keras.layers.Layer], preprocess: Callable
+        self,
+        model: keras.Model,
+        layers: list[keras.layers.Layer],
+        preprocess: Callable,
+        jit_compile: bool = True,
     ) -> None:
         self.filters_per_layer = [int(layer.output.shape[-1]) for layer in layers]
         self._model = keras.Model(
             model.inputs, [layer.output for layer in layers] + [model.outputs[0]]
         )
         self._preprocess = preprocess
-        self._graph = tf.function(self._forward, reduce_retracing=True)
+        self._signature = tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8)
+        self._batch_size = 0
+        self._compile(jit_compile)
+
+    def _compile(self, jit_compile: bool) -> None:
+        self.jit_compile = jit_compile
+        self._graph = tf.function(
+            self._forward, input_signature=[self._signature], jit_compile=jit_compile
+        )
 
     def _forward(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """The graph: preprocessing, the network, the in-graph reductions."""
@@ -72,8 +90,19 @@ class FilterProbe:
         return activations, tf.cast(outputs, tf.float32)
 
     def __call__(self, images: tf.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        activations, outputs = self._graph(images)
-        return activations.numpy(), outputs.numpy()
+        n = int(images.shape[0])
+        self._batch_size = self._batch_size or n
+        if n < self._batch_size:
+            images = tf.pad(images, [[0, self._batch_size - n], [0, 0], [0, 0], [0, 0]])
+        try:
+            activations, outputs = self._graph(images)
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as exc:
+            if not self.jit_compile:
+                raise
+            logger.info("XLA cannot compile the model (%s); running without XLA", exc)
+            self._compile(False)
+            activations, outputs = self._graph(images)
+        return activations.numpy()[:n], outputs.numpy()[:n]
 
     def split_layers(self, activations: np.ndarray) -> list[np.ndarray]:
         """Split (..., F) activations into one array per layer, (..., filters)."""

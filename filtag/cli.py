@@ -229,13 +229,24 @@ def parse(
 # ------------------------------------------------------------------------ logging
 
 
+class _Console(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stderr`` is when a message comes."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def setup_logging() -> None:
     """Send filtag's INFO messages to the console (stderr), once."""
-    if not any(getattr(h, "_filtag_console", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _Console) for h in logger.handlers):
+        handler = _Console()
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
         handler.setLevel(logging.INFO)
-        handler._filtag_console = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
 

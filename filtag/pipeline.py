@@ -68,13 +68,13 @@ def step1(args: argparse.Namespace) -> Path:
     """
     from filtag import activations, data, labels, models
 
-    split = data.split_images(args.images_dir, args.split, args.seed_rn)
+    classes = data.list_classes(args.images_dir)
     model = models.load_network(args.network, args.weights)
     layers = models.select_layers(model, args.layers)
     spec = models.image_spec(model, args.interpolation)
     preprocess = models.resolve_preprocess(args.preprocess, args.network)
     class_names = labels.output_class_names(
-        int(model.output_shape[-1]), split.classes, args.class_names
+        int(model.output_shape[-1]), classes, args.class_names
     )
     probe = activations.FilterProbe(
         model, layers, models.preprocess_function(preprocess)
@@ -85,6 +85,7 @@ def step1(args: argparse.Namespace) -> Path:
     )
     with run_logs(run):
         logger.info("step 1 run %s: %s", run.prefix, vars(args))
+        split = data.split_images(args.images_dir, args.split, args.seed_rn)
         logger.info(
             "%d classes, %d train and %d test images; %d layers, %d filters",
             len(split.classes),

@@ -1,0 +1,49 @@
+"""The embedded default: a real CNN, real images, and the one-command run."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from filtag import default, models
+from filtag.artifacts import load_vars
+from tests import reference
+
+
+def test_default_cnn_is_accurate_on_its_test_set(default_files) -> None:
+    result = json.loads(default_files.accuracy.read_text())
+    assert result["test_images"] == 10_000
+    assert result["test_accuracy"] >= 0.88
+
+
+def test_default_images_are_labelled_as_the_cnn_outputs(default_files) -> None:
+    folders = sorted(p.name for p in default_files.images_dir.iterdir())
+    assert folders == sorted(default.LABEL_NAMES)
+    assert default_files.class_names.read_text().split() == folders
+    model = models.load_network(str(default_files.model))
+    correct = total = 0
+    for index, folder in enumerate(folders):
+        files = sorted((default_files.images_dir / folder).iterdir())
+        assert len(files) == default.IMAGES_PER_CLASS
+        images = np.stack(
+            [reference.read_image(p, (28, 28), "grayscale") for p in files]
+        )
+        predicted = model.predict(images.astype(np.float32), verbose=0).argmax(axis=1)
+        correct += int((predicted == index).sum())
+        total += len(files)
+    assert correct / total >= 0.85
+
+
+def test_default_run_prints_its_results(capsys, default_files, tmp_path: Path) -> None:
+    rundefault = importlib.import_module("rundefault")
+    assert rundefault.main(["--save-dir", str(tmp_path)]) == 0
+    printed = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed.parent == tmp_path
+    v = load_vars(printed)
+    assert len(v["train_filenames"]) == 10 * 240 and len(v["test_filenames"]) == 600
+    assert v["meta"]["images_per_class"] == {
+        name: 240 for name in v["labels_id"].values()
+    }

@@ -1,0 +1,201 @@
+"""Step 3: tag counts and rankings against a slow reference from the rule text."""
+
+from __future__ import annotations
+
+import logging
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from filtag.errors import FiltagError
+from filtag.evaluation import rankings, tag_counts, tag_matrix
+from filtag.tagging import descending_ranks
+
+# ----------------------------------------------------------------- the reference
+
+
+def reference_active(row, kind, value):
+    """The filter indices an image's row selects, by loops over the rule text."""
+    if any(math.isnan(v) for v in row):
+        return []
+    n = len(row)
+    if kind == "k":
+        count = value if 1 <= value <= n else None
+    else:
+        half_up = math.floor(Fraction(value, 100) * n + Fraction(1, 2))
+        count = max(1, half_up) if 1 <= value <= 100 else None
+    if count is None:
+        mean = sum(Fraction(v) for v in row) / n
+        return [j for j, v in enumerate(row) if Fraction(v) > mean]
+    return sorted(range(n), key=lambda j: (-row[j], j))[:count]
+
+
+def reference_counts(tags, image_acts, class_names, kind, value):
+    """Per image, {class name: count} over all layers and over the last layer."""
+    all_counts, last_counts = [], []
+    for i in range(image_acts[0].shape[0]):
+        total = dict.fromkeys(class_names, 0)
+        for layer_tags, acts in zip(tags, image_acts, strict=True):
+            last = dict.fromkeys(class_names, 0)
+            for f in reference_active(acts[i].tolist(), kind, value):
+                for name in layer_tags[f]:
+                    total[name] += 1
+                    last[name] += 1
+        all_counts.append(total)
+        last_counts.append(last)
+    return all_counts, last_counts
+
+
+def reference_ranking(counts, class_names):
+    """The classes with a count > 0, by count descending then class index."""
+    ranked = sorted(
+        (i for i, name in enumerate(class_names) if counts[name] > 0),
+        key=lambda i: (-counts[class_names[i]], i),
+    )
+    return [(class_names[i], counts[class_names[i]]) for i in ranked]
+
+
+def as_array(counts, class_names):
+    return np.array([[c[name] for name in class_names] for c in counts], dtype=np.int64)
+
+
+# ------------------------------------------------------------ fast vs reference
+
+
+RULES = [("k", v) for v in (0, 1, 2, 3, 6, 7, 30)] + [
+    ("q", v) for v in (0, 1, 15, 25, 50, 100, 120)
+]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_counts_and_rankings_match_reference(seed):
+    rng = np.random.default_rng(seed)
+    names = ["zebra", "ant", "cat", "dog", "bee"]  # index order is not name order
+    class_index = {name: i for i, name in enumerate(names)}
+    sizes = [3, 1, 6, 2]
+    tags = [
+        [[n for n in names if rng.random() < 0.4] for _ in range(size)]
+        for size in sizes
+    ]
+    acts = [rng.choice([0.0, 0.1, 0.2, 0.3], size=(25, size)) for size in sizes]
+    for layer in acts:
+        layer[3, 0] = np.nan
+        layer[4] = 0.2
+    matrices = [tag_matrix(layer_tags, class_index) for layer_tags in tags]
+    ranks = [descending_ranks(layer) for layer in acts]
+    for kind, value in RULES:
+        counts_all, counts_last = tag_counts(matrices, acts, kind, value)
+        expected_all, expected_last = reference_counts(tags, acts, names, kind, value)
+        np.testing.assert_array_equal(counts_all, as_array(expected_all, names))
+        np.testing.assert_array_equal(counts_last, as_array(expected_last, names))
+        assert rankings(counts_all, names) == [
+            reference_ranking(c, names) for c in expected_all
+        ]
+        assert rankings(counts_last, names) == [
+            reference_ranking(c, names) for c in expected_last
+        ]
+        shared = tag_counts(matrices, acts, kind, value, ranks=ranks)
+        np.testing.assert_array_equal(shared[0], counts_all)
+        np.testing.assert_array_equal(shared[1], counts_last)
+
+
+# -------------------------------------------------------------- hand-checked
+
+NAMES = ["zebra", "ant", "cat"]
+INDEX = {name: i for i, name in enumerate(NAMES)}
+TAGS = [
+    [["zebra", "ant"], ["cat"], ["zebra"]],  # layer 0: 3 filters
+    [["ant"], ["zebra", "cat"]],  # layer 1: 2 filters
+]
+ACTS = [
+    np.array([[0.9, 0.1, 0.8], [0.1, 0.9, 0.1], [np.nan, 0.5, 0.5]]),
+    np.array([[0.2, 0.7], [0.5, 0.5], [0.4, 0.1]]),
+]
+
+
+def test_tag_matrix():
+    np.testing.assert_array_equal(
+        tag_matrix(TAGS[0], INDEX),
+        [[True, True, False], [False, False, True], [True, False, False]],
+    )
+    assert tag_matrix([[], []], INDEX).shape == (2, 3)
+    assert not tag_matrix([[], []], INDEX).any()
+
+
+def test_tag_matrix_refuses_unknown_names():
+    with pytest.raises(FiltagError, match="'tiger'"):
+        tag_matrix([["zebra"], ["tiger"]], INDEX)
+
+
+def test_hand_checked_k2():
+    # Image 0: layer 0 f0, f2 -> zebra 2, ant 1; layer 1 f0, f1 -> all +1.
+    # Image 1: layer 0 f1, f0 (0.1 = 0.1, lower index) -> zebra, ant, cat +1;
+    #          layer 1 both -> all +1.
+    # Image 2: layer 0 holds NaN -> nothing; layer 1 both -> all +1.
+    matrices = [tag_matrix(t, INDEX) for t in TAGS]
+    counts_all, counts_last = tag_counts(matrices, ACTS, "k", 2)
+    np.testing.assert_array_equal(counts_all, [[3, 2, 1], [2, 2, 2], [1, 1, 1]])
+    np.testing.assert_array_equal(counts_last, [[1, 1, 1]] * 3)
+    assert rankings(counts_all, NAMES) == [
+        [("zebra", 3), ("ant", 2), ("cat", 1)],
+        [("zebra", 2), ("ant", 2), ("cat", 2)],
+        [("zebra", 1), ("ant", 1), ("cat", 1)],
+    ]
+
+
+def test_hand_checked_k1_leaves_zero_counts_out():
+    # Image 0: layer 0 f0 -> zebra, ant; layer 1 f1 -> zebra, cat.
+    # Image 1: layer 0 f1 -> cat; layer 1 f0 (tie, lower index) -> ant.
+    # Image 2: layer 0 NaN; layer 1 f0 -> ant.
+    matrices = [tag_matrix(t, INDEX) for t in TAGS]
+    counts_all, counts_last = tag_counts(matrices, ACTS, "k", 1)
+    assert rankings(counts_all, NAMES) == [
+        [("zebra", 2), ("ant", 1), ("cat", 1)],
+        [("ant", 1), ("cat", 1)],
+        [("ant", 1)],
+    ]
+    assert rankings(counts_last, NAMES) == [
+        [("zebra", 1), ("cat", 1)],
+        [("ant", 1)],
+        [("ant", 1)],
+    ]
+
+
+def test_rankings_order_types_and_empty_rows():
+    counts = np.array([[0, 2, 5, 2], [0, 0, 0, 0], [1, 0, 0, 3]], dtype=np.int64)
+    names = ["d", "c", "b", "a"]
+    ranked = rankings(counts, names)
+    assert ranked == [[("b", 5), ("c", 2), ("a", 2)], [], [("a", 3), ("d", 1)]]
+    assert all(type(n) is int for row in ranked for _, n in row)
+    assert ranked[0][0][0] is names[2]
+
+
+# ------------------------------------------------------------ warnings, errors
+
+
+def test_k_above_filters_warns_once_per_layer(caplog):
+    matrices = [tag_matrix(t, INDEX) for t in TAGS]
+    with caplog.at_level(logging.WARNING, logger="filtag.tagging"):
+        tag_counts(matrices, ACTS, "k", 3)
+    assert [r.getMessage().split(";")[0] for r in caplog.records] == [
+        "k=3 is more than the 2 filters of layer 1"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="filtag.tagging"):
+        counts = tag_counts(matrices, ACTS, "k", 3, warn=False)
+    assert not caplog.records
+    np.testing.assert_array_equal(counts[1], tag_counts(matrices, ACTS, "k", 0)[1])
+
+
+def test_mismatched_inputs_are_refused():
+    matrices = [tag_matrix(t, INDEX) for t in TAGS]
+    with pytest.raises(FiltagError, match="one tag matrix per layer"):
+        tag_counts(matrices[:1], ACTS, "k", 1)
+    with pytest.raises(FiltagError, match="layer 0 tags"):
+        tag_counts(matrices[::-1], ACTS, "k", 1)
+    with pytest.raises(FiltagError, match="layer 1 activations"):
+        tag_counts(matrices, [ACTS[0], ACTS[1][:2]], "k", 1)
+    with pytest.raises(FiltagError, match="at least one layer"):
+        tag_counts([], [], "k", 1)
