@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
+
 from filtag.errors import ArtifactError, UnsafePickleError
 
 PICKLE_PROTOCOL = 4
@@ -74,10 +76,44 @@ VARIABLE_DOCS = {
     "(filters in layer,): filter_act_<i>[a][b] is the mean over the train images "
     "of class <i> of the [0, 1]-scaled mean activation of filter b of layer a "
     "(NaN when the class has no readable train image).",
-    "meta": "dict: how the run was made (step, network, model path, layer names, "
-    "filters per layer, image size, colour mode, preprocessing, interpolation, "
-    "split, seed, images per class, class_names = the model's outputs in order, "
-    "skipped files, package versions).",
+    "filTags_k": "dict {k: per layer, per filter, the list of class names the "
+    "filter is tagged with}: filTags_k[k][layer][filter], class names in class "
+    "index order; k = 0: tagged where above the layer's mean.",
+    "filTags_q": "dict {q: ...} as filTags_k, with the q % most activated filters "
+    "(p = max(1, floor(q / 100 * filters + 0.5))).",
+    "y": "list, per test image, of the network's top-5 (class name, probability) "
+    "pairs, best first.",
+    "y_k": "dict {k: list, per test image, of the ranking: (class name, tag count) "
+    "pairs with count > 0, by count descending, ties by class index}, all layers.",
+    "y_k_ll": "as y_k, counting the tags of the last selected layer only.",
+    "y_q": "as y_k, for the q values.",
+    "y_q_ll": "as y_q, last selected layer only.",
+    "class_images_dict": "dict {class name: [test image paths relative to "
+    "images_dir]}, in the order of y, y_k, ...",
+    "eval_files": "list of the per-class file names <prefix>-varsX.pkl (X = class "
+    "index), beside this file; each holds y, y_k, y_k_ll, y_q, y_q_ll, "
+    "class_images_dict.",
+    "k_q": "list of the k and q values.",
+    "classes": "list of the evaluated class names.",
+    "hit_k": "dict {class name: {k: {m: rate}}}: the fraction of the class's test "
+    "images whose network top-1 class is among the first m classes of the ranking "
+    "(all layers).",
+    "hit_q": "as hit_k, for the q values.",
+    "hit_k_ll": "as hit_k, rankings of the last layer only.",
+    "hit_q_ll": "as hit_q, rankings of the last layer only.",
+    "totalhit_k": "dict {k: {m: rate}}, pooled over all evaluated images.",
+    "totalhit_q": "as totalhit_k, for the q values.",
+    "totalhit_k_ll": "as totalhit_k, last layer only.",
+    "totalhit_q_ll": "as totalhit_q, last layer only.",
+    "meanhit_k": "dict {k: {m: rate}}, the mean of the per-class rates.",
+    "meanhit_q": "as meanhit_k, for the q values.",
+    "meanhit_k_ll": "as meanhit_k, last layer only.",
+    "meanhit_q_ll": "as meanhit_q, last layer only.",
+    "meta": "dict: how the run was made. Step 1: step, network, model path, "
+    "layer names, filters per layer, image size, colour mode, preprocessing, "
+    "interpolation, split, seed, images per class, class_names = the model's "
+    "outputs in order, skipped files, package versions. Later steps: their own "
+    "inputs, and the previous step's meta under 'step1', 'step2' or 'step3'.",
 }
 
 
@@ -232,16 +268,38 @@ def info_path(vars_path: Path) -> Path:
     return vars_path.with_name(vars_path.name.removesuffix(".pkl") + "-info.txt")
 
 
-def _dumps_checked(name: str, value: Any) -> bytes:
-    """Pickle ``value`` and check that :class:`SafeUnpickler` reads it back."""
-    data = pickle.dumps(value, protocol=PICKLE_PROTOCOL)
+class _PlainPickler(pickle.Pickler):
+    """A pickler that refuses every object :class:`SafeUnpickler` would refuse.
+
+    Builtin containers, str and numbers never reach :meth:`reducer_override`;
+    numpy arrays, scalars and dtypes do, and so do the globals they pickle.
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        """Let allowed objects pickle as usual; raise TypeError for any other."""
+        name = (getattr(obj, "__module__", None), getattr(obj, "__qualname__", None))
+        plain = (
+            name in ALLOWED_GLOBALS
+            or type(obj) in (np.ndarray, complex, bytearray, slice)
+            or isinstance(obj, np.dtype)
+            or (isinstance(obj, np.generic) and type(obj).__module__ == "numpy")
+        )
+        if not plain:
+            raise TypeError(f"{type(obj).__module__}.{type(obj).__qualname__}")
+        return NotImplemented
+
+
+def _dumps_plain(name: str, value: Any) -> bytes:
+    """Pickle ``value``, refusing any type that :class:`SafeUnpickler` refuses."""
+    buffer = io.BytesIO()
     try:
-        safe_loads(data)
-    except UnsafePickleError as exc:
+        _PlainPickler(buffer, protocol=PICKLE_PROTOCOL).dump(value)
+    except TypeError as exc:
         raise TypeError(
-            f"variable {name!r} holds a type filtag cannot save: {exc}"
-        ) from exc
-    return data
+            f"variable {name!r} holds a {exc}; filtag files hold only builtin "
+            "containers, str, numbers and numpy arrays"
+        ) from None
+    return buffer.getvalue()
 
 
 def describe(name: str) -> str:
@@ -276,7 +334,9 @@ def vars_info_text(vars_path: Path, names: list[str], header: str) -> str:
     return "\n".join(lines)
 
 
-def write_vars(vars_path: Path, variables: dict[str, Any], header: str) -> Path:
+def write_vars(
+    vars_path: Path, variables: dict[str, Any], header: str, info: bool = True
+) -> Path:
     """Save ``variables`` as the seed's file set, each file atomically.
 
     Writes ``vars_path`` (one pickle per variable, in the dict's order), its
@@ -288,6 +348,7 @@ def write_vars(vars_path: Path, variables: dict[str, Any], header: str) -> Path:
         variables: name -> value, holding only builtin containers, str, numbers
             and numpy arrays.
         header: the first line(s) of the info text.
+        info: write the ``-info.txt`` (step 3's per-class files share one).
 
     Returns:
         ``vars_path``.
@@ -296,9 +357,12 @@ def write_vars(vars_path: Path, variables: dict[str, Any], header: str) -> Path:
         TypeError: a value holds a type outside the allowed ones.
     """
     names = list(variables)
-    blobs = [_dumps_checked(name, variables[name]) for name in names]
+    blobs = [_dumps_plain(name, variables[name]) for name in names]
     atomic_write_bytes(names_path(vars_path), [pickle.dumps(names, PICKLE_PROTOCOL)])
-    atomic_write_text(info_path(vars_path), vars_info_text(vars_path, names, header))
+    if info:
+        atomic_write_text(
+            info_path(vars_path), vars_info_text(vars_path, names, header)
+        )
     atomic_write_bytes(vars_path, blobs)
     return vars_path
 

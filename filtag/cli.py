@@ -177,6 +177,26 @@ FLAGS: dict[str, Flag] = {
         "which layers count: conv (every 2-D convolution), name ('conv' in the "
         "layer name), a comma list of layer names, or a regular expression",
     ),
+    "activations_file": Flag("step 1's -vars.pkl (QFA)", path, "FILE"),
+    "filtags_file": Flag("step 2's -vars.pkl (TF)", path, "FILE"),
+    "eval_file": Flag("step 3's -vars.pkl (E)", path, "FILE"),
+    "k_q": Flag(
+        "k and q values, whole numbers >= 0: a list and/or ranges, e.g. 1,5,25 or "
+        "0-25 (k: the k most active filters; q: the q %% most active; 0: the "
+        "filters above the mean)",
+        whole_numbers,
+        "LIST",
+    ),
+    "m": Flag(
+        "m values, whole numbers >= 1: a hit is the network's class among the "
+        "first m classes of the ranking",
+        lambda value: whole_numbers(value, minimum=1),
+        "LIST",
+    ),
+    "classes": Flag("class names to evaluate, comma separated (None: all)", names),
+    "classes_img": Flag(
+        "class names whose images count, comma separated (None: all evaluated)", names
+    ),
 }
 
 
@@ -188,13 +208,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse(
-    doc: str | None, argv: Sequence[str] | None, **defaults: Any
+    doc: str | None,
+    argv: Sequence[str] | None,
+    required: Sequence[str] = (),
+    **defaults: Any,
 ) -> argparse.Namespace:
     """Parse the command line of a step script.
 
     Args:
         doc: the script's docstring, shown by ``--help``.
         argv: the arguments (None: ``sys.argv[1:]``).
+        required: flags whose value must not be None (an Inputs value or a flag).
         **defaults: one keyword per flag of :data:`FLAGS` that the script takes,
             with the script's Inputs value as default.
 
@@ -217,6 +241,11 @@ def parse(
     for name in defaults:
         value = getattr(args, name)
         if value is None:
+            if name in required:
+                parser.error(
+                    f"argument --{name.replace('_', '-')} is required; pass it or set "
+                    f"{name.upper()} in the script's Inputs block"
+                )
             continue
         try:
             setattr(args, name, FLAGS[name].convert(value))

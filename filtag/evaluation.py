@@ -149,3 +149,33 @@ def rankings(counts: np.ndarray, class_names: Sequence[str]) -> list[Ranking]:
             order.tolist(), sorted_counts.tolist(), lengths, strict=True
         )
     ]
+
+
+def top_predictions(
+    outputs: np.ndarray, class_names: Sequence[str], n: int = 5
+) -> list[list[tuple[str, float]]]:
+    """Return each image's n most probable classes, best first.
+
+    Args:
+        outputs: float, shape (n_images, n_outputs): the network's outputs;
+            softmax is applied to a row set that is not probabilities
+            (negative values, or rows not summing to 1 within 1e-3).
+        class_names: the name of each output.
+        n: how many classes per image.
+
+    Returns:
+        per image, ``n`` (class name, probability) pairs, probabilities as
+        Python floats; ties by output index.
+    """
+    outputs = np.asarray(outputs, np.float64)
+    is_probability = (outputs >= 0).all() and np.allclose(
+        outputs.sum(axis=1), 1, atol=1e-3
+    )
+    if not is_probability:
+        shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+        outputs = shifted / shifted.sum(axis=1, keepdims=True)
+    best = np.argsort(-outputs, axis=1, kind="stable")[:, :n]
+    return [
+        [(class_names[j], float(row[j])) for j in order]
+        for row, order in zip(outputs, best.tolist(), strict=True)
+    ]

@@ -177,3 +177,24 @@ def hit_rates(
         for k in k_values
     }
     return per_class, total, mean
+
+
+def rates_table(rates: Rates, kind: str) -> str:
+    """Return ``{value: {m: rate}}`` as a table: a row per k (or q), a column per m.
+
+    Args:
+        rates: {k or q value: {m: rate in [0, 1]}}.
+        kind: "k" or "q", the first column's title.
+
+    Returns:
+        A plain-text table (tabulate), rates as percentages with one decimal.
+    """
+    from tabulate import tabulate
+
+    m_values = sorted({m for by_m in rates.values() for m in by_m})
+    rows = [
+        [value, *(f"{100 * rates[value][m]:.1f}" for m in m_values)]
+        for value in sorted(rates)
+    ]
+    headers = [kind, *(f"m={m}" for m in m_values)]
+    return tabulate(rows, headers, tablefmt="github", disable_numparse=True)

@@ -7,7 +7,9 @@ Pillow directly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import keras
@@ -84,3 +86,113 @@ def class_filter_activations(
         else [s / counts[c] for s in sums[c]]
         for c in range(n_classes)
     ]
+
+
+# ------------------------------------------------------- steps 2 and 3: the rule
+# Exact arithmetic (Fraction) and plain loops, straight from the rule text.
+
+
+def reference_count(kind, value, n_filters):
+    """Filters per row by the rule text; None for the mean rule."""
+    if kind == "k":
+        return value if 1 <= value <= n_filters else None
+    if 1 <= value <= 100:
+        return max(1, math.floor(Fraction(value, 100) * n_filters + Fraction(1, 2)))
+    return None
+
+
+def reference_row(row, kind, value):
+    """The filter indices one row selects, by plain loops over the rule text."""
+    if any(math.isnan(v) for v in row):
+        return []
+    count = reference_count(kind, value, len(row))
+    if count is None:
+        mean = sum(Fraction(v) for v in row) / len(row)
+        return [j for j, v in enumerate(row) if Fraction(v) > mean]
+    order = sorted(range(len(row)), key=lambda j: (-row[j], j))
+    return sorted(order[:count])
+
+
+def reference_tags(class_acts, class_names, kind, value):
+    """filTags[value] by loops: per layer, per filter, the names of the classes."""
+    tags = []
+    for layer in class_acts:
+        rows = [reference_row(list(row), kind, value) for row in layer.tolist()]
+        tags.append(
+            [
+                [name for name, row in zip(class_names, rows, strict=True) if f in row]
+                for f in range(layer.shape[1])
+            ]
+        )
+    return tags
+
+
+def reference_mask(values, kind, value):
+    mask = np.zeros(values.shape, dtype=bool)
+    for i, row in enumerate(values.tolist()):
+        mask[i, reference_row(row, kind, value)] = True
+    return mask
+
+
+# ------------------------------------------------- step 3: tag counts, rankings
+
+
+def reference_counts(tags, image_acts, class_names, kind, value):
+    """Per image, {class name: count} over all layers and over the last layer."""
+    all_counts, last_counts = [], []
+    for i in range(image_acts[0].shape[0]):
+        total = dict.fromkeys(class_names, 0)
+        for layer_tags, acts in zip(tags, image_acts, strict=True):
+            last = dict.fromkeys(class_names, 0)
+            for f in reference_row(acts[i].tolist(), kind, value):
+                for name in layer_tags[f]:
+                    total[name] += 1
+                    last[name] += 1
+        all_counts.append(total)
+        last_counts.append(last)
+    return all_counts, last_counts
+
+
+def reference_ranking(counts, class_names):
+    """The classes with a count > 0, by count descending then class index."""
+    ranked = sorted(
+        (i for i, name in enumerate(class_names) if counts[name] > 0),
+        key=lambda i: (-counts[class_names[i]], i),
+    )
+    return [(class_names[i], counts[class_names[i]]) for i in ranked]
+
+
+# ------------------------------------------------------------ step 4: hit rates
+
+
+def reference_hit(top1, ranking, m):
+    """The top-1 class is among the first m class names of the ranking."""
+    return top1 in [name for name, _ in ranking[:m]]
+
+
+def reference_rates(top1_by_class, rankings_by_class, m_values):
+    """(per_class, total, mean) by counting with loops."""
+    per_class, hits, images = {}, {}, 0
+    for name, top1 in top1_by_class.items():
+        if not top1:
+            continue
+        images += len(top1)
+        per_class[name] = {}
+        for k, ranked in rankings_by_class[name].items():
+            per_class[name][k] = {}
+            for m in m_values:
+                n = sum(
+                    reference_hit(t, r, m) for t, r in zip(top1, ranked, strict=True)
+                )
+                per_class[name][k][m] = n / len(top1)
+                hits[k, m] = hits.get((k, m), 0) + n
+    k_values = list(next(iter(per_class.values())))
+    total = {k: {m: hits[k, m] / images for m in m_values} for k in k_values}
+    mean = {
+        k: {
+            m: sum(c[k][m] for c in per_class.values()) / len(per_class)
+            for m in m_values
+        }
+        for k in k_values
+    }
+    return per_class, total, mean

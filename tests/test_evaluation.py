@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
-from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -12,49 +10,7 @@ import pytest
 from filtag.errors import FiltagError
 from filtag.evaluation import rankings, tag_counts, tag_matrix
 from filtag.tagging import descending_ranks
-
-# ----------------------------------------------------------------- the reference
-
-
-def reference_active(row, kind, value):
-    """The filter indices an image's row selects, by loops over the rule text."""
-    if any(math.isnan(v) for v in row):
-        return []
-    n = len(row)
-    if kind == "k":
-        count = value if 1 <= value <= n else None
-    else:
-        half_up = math.floor(Fraction(value, 100) * n + Fraction(1, 2))
-        count = max(1, half_up) if 1 <= value <= 100 else None
-    if count is None:
-        mean = sum(Fraction(v) for v in row) / n
-        return [j for j, v in enumerate(row) if Fraction(v) > mean]
-    return sorted(range(n), key=lambda j: (-row[j], j))[:count]
-
-
-def reference_counts(tags, image_acts, class_names, kind, value):
-    """Per image, {class name: count} over all layers and over the last layer."""
-    all_counts, last_counts = [], []
-    for i in range(image_acts[0].shape[0]):
-        total = dict.fromkeys(class_names, 0)
-        for layer_tags, acts in zip(tags, image_acts, strict=True):
-            last = dict.fromkeys(class_names, 0)
-            for f in reference_active(acts[i].tolist(), kind, value):
-                for name in layer_tags[f]:
-                    total[name] += 1
-                    last[name] += 1
-        all_counts.append(total)
-        last_counts.append(last)
-    return all_counts, last_counts
-
-
-def reference_ranking(counts, class_names):
-    """The classes with a count > 0, by count descending then class index."""
-    ranked = sorted(
-        (i for i, name in enumerate(class_names) if counts[name] > 0),
-        key=lambda i: (-counts[class_names[i]], i),
-    )
-    return [(class_names[i], counts[class_names[i]]) for i in ranked]
+from tests.reference import reference_counts, reference_ranking
 
 
 def as_array(counts, class_names):

@@ -9,42 +9,7 @@ import pytest
 
 from filtag.errors import FiltagError
 from filtag.hitrates import check_m_values, hit_matrix, hit_rates
-
-# ----------------------------------------------------------------- the reference
-
-
-def reference_hit(top1, ranking, m):
-    """The top-1 class is among the first m class names of the ranking."""
-    return top1 in [name for name, _ in ranking[:m]]
-
-
-def reference_rates(top1_by_class, rankings_by_class, m_values):
-    """(per_class, total, mean) by counting with loops."""
-    per_class, hits, images = {}, {}, 0
-    for name, top1 in top1_by_class.items():
-        if not top1:
-            continue
-        images += len(top1)
-        per_class[name] = {}
-        for k, ranked in rankings_by_class[name].items():
-            per_class[name][k] = {}
-            for m in m_values:
-                n = sum(
-                    reference_hit(t, r, m) for t, r in zip(top1, ranked, strict=True)
-                )
-                per_class[name][k][m] = n / len(top1)
-                hits[k, m] = hits.get((k, m), 0) + n
-    k_values = list(next(iter(per_class.values())))
-    total = {k: {m: hits[k, m] / images for m in m_values} for k in k_values}
-    mean = {
-        k: {
-            m: sum(c[k][m] for c in per_class.values()) / len(per_class)
-            for m in m_values
-        }
-        for k in k_values
-    }
-    return per_class, total, mean
-
+from tests.reference import reference_hit, reference_rates
 
 # -------------------------------------------------------------- hand-checked
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
-from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -18,51 +16,7 @@ from filtag.tagging import (
     rule_size,
     selected,
 )
-
-# ----------------------------------------------------------------- the reference
-
-
-def reference_count(kind, value, n_filters):
-    """Filters per row by the rule text; None for the mean rule."""
-    if kind == "k":
-        return value if 1 <= value <= n_filters else None
-    if 1 <= value <= 100:
-        return max(1, math.floor(Fraction(value, 100) * n_filters + Fraction(1, 2)))
-    return None
-
-
-def reference_row(row, kind, value):
-    """The filter indices one row selects, by plain loops over the rule text."""
-    if any(math.isnan(v) for v in row):
-        return []
-    count = reference_count(kind, value, len(row))
-    if count is None:
-        mean = sum(Fraction(v) for v in row) / len(row)
-        return [j for j, v in enumerate(row) if Fraction(v) > mean]
-    order = sorted(range(len(row)), key=lambda j: (-row[j], j))
-    return sorted(order[:count])
-
-
-def reference_tags(class_acts, class_names, kind, value):
-    """filTags[value] by loops: per layer, per filter, the names of the classes."""
-    tags = []
-    for layer in class_acts:
-        rows = [reference_row(list(row), kind, value) for row in layer.tolist()]
-        tags.append(
-            [
-                [name for name, row in zip(class_names, rows, strict=True) if f in row]
-                for f in range(layer.shape[1])
-            ]
-        )
-    return tags
-
-
-def reference_mask(values, kind, value):
-    mask = np.zeros(values.shape, dtype=bool)
-    for i, row in enumerate(values.tolist()):
-        mask[i, reference_row(row, kind, value)] = True
-    return mask
-
+from tests.reference import reference_count, reference_mask, reference_tags
 
 K_VALUES = [0, 1, 2, 3, 5, 7, 10, 11, 40]
 Q_VALUES = [0, 1, 5, 10, 15, 25, 33, 50, 67, 99, 100, 101, 150]

@@ -1,0 +1,197 @@
+"""Steps 2, 3 and 4 end to end on real images, against the slow references."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from filtag import data, models
+from filtag.artifacts import load_vars, write_vars
+from tests import reference
+
+step1, step2, step3, step4 = (
+    importlib.import_module(name)
+    for name in (
+        "step1filteractivations",
+        "step2filtertags",
+        "step3evaluation",
+        "step4hitrates",
+    )
+)
+K_Q = [0, 1, 2, 5, 17, 25]  # 17 > 16 filters of conv1: the mean rule there
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _run(script, *argv: object) -> tuple[Path, str]:
+    """Run a script's main; return the path it printed last, and all it printed."""
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert script.main([str(a) for a in argv]) == 0
+    printed = out.getvalue()
+    return Path(printed.strip().splitlines()[-1]), printed
+
+
+@pytest.fixture(scope="module")
+def chain(default_files, small_images: Path, tmp_path_factory) -> dict[str, Path]:
+    """Steps 1-4 run once by their scripts on the small Fashion-MNIST folder."""
+    out = tmp_path_factory.mktemp("chain")
+    files = {}
+    k_q = ",".join(map(str, K_Q))
+    model, images = default_files.model, small_images
+    files["step1"], _ = _run(step1, "--network", model, "--images-dir", images,
+                             "--save-dir", out)  # fmt: skip
+    files["step2"], _ = _run(step2, "--activations-file", files["step1"],
+                             "--k-q", k_q, "--save-dir", out)  # fmt: skip
+    files["step3"], _ = _run(step3, "--filtags-file", files["step2"],
+                             "--batch-size", 6, "--save-dir", out)  # fmt: skip
+    files["step4"], files["step4_stdout"] = _run(
+        step4, "--eval-file", files["step3"], "--m", "1-3,10", "--save-dir", out
+    )
+    return files
+
+
+def test_step2_tags_match_the_reference(chain) -> None:
+    v1, v2 = load_vars(chain["step1"]), load_vars(chain["step2"])
+    names = list(v1["labels_id"].values())
+    n_layers = len(v1["filter_act_0"])
+    class_acts = [
+        np.stack([v1[f"filter_act_{i}"][a] for i in range(len(names))])
+        for a in range(n_layers)
+    ]
+    assert sorted(v2["filTags_k"]) == sorted(v2["filTags_q"]) == K_Q
+    for kind in ("k", "q"):
+        for value in K_Q:
+            expected = reference.reference_tags(class_acts, names, kind, value)
+            assert v2[f"filTags_{kind}"][value] == expected, (kind, value)
+    assert v2["meta"]["step1"] == v1["meta"] and v2["meta"]["k_q"] == K_Q
+    assert sum(map(len, v2["filTags_k"][1][3])) == len(names)  # k=1: one filter each
+
+
+def test_step3_matches_the_reference(chain, default_files, small_images: Path) -> None:
+    v1, v2, v3 = (load_vars(chain[s]) for s in ("step1", "step2", "step3"))
+    names = list(v1["labels_id"].values())
+    model = models.load_network(str(default_files.model))
+    probe = keras.Model(
+        model.inputs, [model.get_layer(n).output for n in v1["meta"]["layer_names"]]
+    )
+    split = data.split_images(small_images, 0.2, 123)
+    assert v3["classes"] == names and v3["k_q"] == K_Q
+    assert len(v3["eval_files"]) == len(names)
+    for x, name in enumerate(names):
+        file = chain["step3"].parent / v3["eval_files"][x]
+        assert file.name.endswith(f"-vars{x}.pkl")
+        c = load_vars(file)
+        assert list(c) == ["y", "y_k", "y_k_ll", "y_q", "y_q_ll", "class_images_dict"]
+        assert c["class_images_dict"] == {name: split.test[x]}
+        images = np.stack(
+            [
+                reference.read_image(small_images / p, (28, 28), "grayscale")
+                for p in split.test[x]
+            ]
+        ).astype(np.float32)
+        probabilities = model.predict(images, verbose=0)
+        maps = probe.predict(images, verbose=0)
+        for i in range(len(images)):
+            top5 = c["y"][i]
+            assert [n for n, _ in top5] == [
+                names[j] for j in np.argsort(-probabilities[i])[:5]
+            ]
+            np.testing.assert_allclose(
+                [p for _, p in top5], np.sort(probabilities[i])[::-1][:5], rtol=1e-5
+            )
+            acts = [
+                a[None]
+                for a in reference.image_filter_activations([m[i] for m in maps])
+            ]
+            for kind in ("k", "q"):
+                for value in K_Q:
+                    tags = v2[f"filTags_{kind}"][value]
+                    counts_all, counts_last = reference.reference_counts(
+                        tags, acts, names, kind, value
+                    )
+                    assert c[f"y_{kind}"][value][i] == reference.reference_ranking(
+                        counts_all[0], names
+                    )
+                    assert c[f"y_{kind}_ll"][value][i] == reference.reference_ranking(
+                        counts_last[0], names
+                    )
+
+
+def _flat(nested: dict, keys: tuple = ()) -> dict[tuple, float]:
+    """{a: {b: x}} -> {(a, b): x}, for pytest.approx."""
+    flat = {}
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, (*keys, key)))
+        else:
+            flat[(*keys, key)] = value
+    return flat
+
+
+def test_step4_matches_the_reference(chain) -> None:
+    v3, v4 = load_vars(chain["step3"]), load_vars(chain["step4"])
+    per_file = [load_vars(chain["step3"].parent / f) for f in v3["eval_files"]]
+    top1 = {}
+    rankings = {variant: {} for variant in ("k", "q", "k_ll", "q_ll")}
+    for c in per_file:
+        (name,) = c["class_images_dict"]
+        top1[name] = [y[0][0] for y in c["y"]]
+        for variant in rankings:
+            rankings[variant][name] = c[f"y_{variant}"]
+    for variant, by_class in rankings.items():
+        per_class, total, mean = reference.reference_rates(
+            top1, by_class, [1, 2, 3, 10]
+        )
+        assert _flat(v4[f"hit_{variant}"]) == pytest.approx(_flat(per_class))
+        assert _flat(v4[f"totalhit_{variant}"]) == pytest.approx(_flat(total))
+        assert _flat(v4[f"meanhit_{variant}"]) == pytest.approx(_flat(mean))
+    assert list(v4) == [
+        *(
+            f"{p}_{v}"
+            for p in ("hit", "totalhit", "meanhit")
+            for v in ("k", "q", "k_ll", "q_ll")
+        ),
+        "meta",
+    ]
+    # the tags agree with the network far above chance (10 classes)
+    assert v4["totalhit_k"][25][1] > 0.3 and v4["totalhit_k"][0][3] > 0.6
+    results = Path(str(chain["step4"]).replace("-vars.pkl", "-results.txt")).read_text()
+    assert results.startswith("Total (pooled over all images), k most active filters")
+    assert "Class Bag, q % most active filters, last layer" in results
+    assert f"| 25  | {100 * v4['totalhit_k'][25][1]:.1f}" in results
+    printed = chain["step4_stdout"]
+    assert printed.startswith("Total (pooled over all images), k most active filters")
+    assert "Mean over classes" not in printed and "-HR-" in printed.splitlines()[-1]
+
+
+def test_step2_runs_without_tensorflow_on_a_seed_style_file(
+    tmp_path: Path, chain
+) -> None:
+    v1 = load_vars(chain["step1"])
+    seed_style = {
+        k: v for k, v in v1.items() if k.startswith(("labels_id", "filter_act_"))
+    }
+    path = write_vars(
+        tmp_path / "2020-01-01-0000-QFA-VGG16-vars.pkl", seed_style, "seed"
+    )
+    code = (
+        "import sys, step2filtertags\n"
+        f"rc = step2filtertags.main(['--activations-file', {str(path)!r}, '--k-q', '1',"
+        f" '--save-dir', {str(tmp_path)!r}])\n"
+        "assert rc == 0\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    written = Path(result.stdout.strip().splitlines()[-1])
+    assert written.name.endswith("-TF-VGG16-vars.pkl")
+    assert load_vars(written)["meta"]["step1"] is None
