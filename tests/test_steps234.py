@@ -195,3 +195,107 @@ def test_step2_runs_without_tensorflow_on_a_seed_style_file(
     written = Path(result.stdout.strip().splitlines()[-1])
     assert written.name.endswith("-TF-VGG16-vars.pkl")
     assert load_vars(written)["meta"]["step1"] is None
+
+
+def _fails(script, *argv: object) -> str:
+    """Run a script that must refuse its input; return its stderr-free error text."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = script.main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse
+            code = exc.code
+    assert code == 2
+    text = err.getvalue()
+    assert "Traceback" not in text
+    return text
+
+
+def test_wrong_truncated_or_foreign_files_are_refused(chain, tmp_path: Path) -> None:
+    out = ("--save-dir", tmp_path)
+    text = _fails(step2, "--activations-file", chain["step3"], *out)
+    assert "is a step3evaluation.py file; it needs the -vars.pkl that step1" in text
+    text = _fails(step3, "--filtags-file", chain["step1"], *out)
+    assert "step1filteractivations.py file; it needs the -vars.pkl that step2" in text
+    text = _fails(step4, "--eval-file", chain["step2"], *out)
+    assert "step2filtertags.py file; it needs the -vars.pkl that step3" in text
+    truncated = tmp_path / "t-vars.pkl"
+    truncated.write_bytes(chain["step1"].read_bytes()[:100])
+    (tmp_path / "t-vars-names.pkl").write_bytes(
+        Path(str(chain["step1"]).replace("-vars.pkl", "-vars-names.pkl")).read_bytes()
+    )
+    text = _fails(step2, "--activations-file", truncated, *out)
+    assert f"{truncated} is truncated or not a filtag file" in text
+    foreign = tmp_path / "f-vars.pkl"
+    foreign.write_bytes(b"\x80\x04cos\nsystem\n.")
+    (tmp_path / "f-vars-names.pkl").write_bytes(
+        b"\x80\x04]\x94X\x04\x00\x00\x00meta\x94a."
+    )
+    text = _fails(step2, "--activations-file", foreign, *out)
+    assert "refused global 'os.system'" in text
+    assert not list(tmp_path.glob("*-TF-*-vars.pkl"))
+
+
+@pytest.mark.parametrize(
+    ("script", "flag", "value", "message"),
+    [
+        ("step2", "--k-q", "2.5", "argument --k-q: expected whole numbers >= 0"),
+        ("step2", "--k-q", "-1", "argument --k-q: expected whole numbers >= 0"),
+        ("step2", "--k-q", "5-1", "range '5-1' runs backwards"),
+        ("step4", "--m", "0", "argument --m: expected whole numbers >= 1"),
+        ("step4", "--m", "x", "argument --m: expected whole numbers >= 1"),
+    ],
+)
+def test_bad_numbers_are_refused(chain, tmp_path, script, flag, value, message) -> None:
+    module = {"step2": step2, "step4": step4}[script]
+    source = {"step2": ("--activations-file", chain["step1"]),
+              "step4": ("--eval-file", chain["step3"])}[script]  # fmt: skip
+    assert message in _fails(module, *source, flag, value, "--save-dir", tmp_path)
+
+
+def test_missing_values_and_unknown_classes(chain, tmp_path: Path) -> None:
+    out = ("--save-dir", tmp_path)
+    text = _fails(step3, "--filtags-file", chain["step2"], "--k-q", "3", *out)
+    assert "--k-q [3] not in" in text
+    text = _fails(step3, "--filtags-file", chain["step2"], "--classes", "Bag,Cat", *out)
+    assert "--classes ['Cat'] are not classes of" in text
+    text = _fails(step4, "--eval-file", chain["step3"], "--classes-img", "Hat", *out)
+    assert "--classes-img ['Hat'] were not evaluated" in text
+    text = _fails(step2, *out)
+    assert "argument --activations-file is required" in text
+
+
+def test_step3_refuses_another_images_folder(
+    chain, small_images: Path, tmp_path
+) -> None:
+    import shutil
+
+    changed = tmp_path / "images"
+    shutil.copytree(small_images, changed)
+    next((changed / "Bag").iterdir()).unlink()
+    text = _fails(step3, "--filtags-file", chain["step2"], "--images-dir", changed,
+                  "--save-dir", tmp_path)  # fmt: skip
+    assert "gives another train/test split than step 1 used" in text
+    text = _fails(step3, "--filtags-file", chain["step2"], "--seed-rn", 7,
+                  "--save-dir", tmp_path)  # fmt: skip
+    assert "--seed-rn 7 gives another train/test split" in text
+    (changed / "Extra").mkdir()
+    text = _fails(step3, "--filtags-file", chain["step2"], "--images-dir", changed,
+                  "--save-dir", tmp_path)  # fmt: skip
+    assert "has other classes than step 1 read" in text
+    assert not list(tmp_path.glob("*-vars.pkl"))
+
+
+def test_step3_on_chosen_classes_and_k(chain, tmp_path: Path) -> None:
+    index, _ = _run(step3, "--filtags-file", chain["step2"], "--classes", "Coat,Bag",
+                    "--k-q", "1,5", "--save-dir", tmp_path)  # fmt: skip
+    v3 = load_vars(index)
+    assert v3["classes"] == ["Coat", "Bag"] and v3["k_q"] == [1, 5]
+    assert [f[-10:] for f in v3["eval_files"]] == ["-vars2.pkl", "-vars1.pkl"]
+    c = load_vars(index.parent / v3["eval_files"][0])
+    assert list(c["y_q_ll"]) == [1, 5] and list(c["class_images_dict"]) == ["Coat"]
+    hr, _ = _run(step4, "--eval-file", index, "--classes-img", "Bag",
+                       "--save-dir", tmp_path)  # fmt: skip
+    v4 = load_vars(hr)
+    assert list(v4["hit_k"]) == ["Bag"] and list(v4["totalhit_q"]) == [1, 5]
+    assert v4["totalhit_k"] == v4["hit_k"]["Bag"] == v4["meanhit_k"]
