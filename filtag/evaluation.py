@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from filtag.errors import FiltagError
-from filtag.tagging import check_layers, selected
+from filtag.tagging import check_layers, descending_ranks, selected
 
 logger = logging.getLogger(__name__)
 
@@ -113,15 +115,67 @@ def tag_counts(
     tag_matrices = [np.asarray(tags, dtype=bool) for tags in tag_matrices]
     check_layers(image_acts, image_acts[0].shape[0], "image")
     _check_tags(tag_matrices, image_acts)
-    counts_all = np.zeros((image_acts[0].shape[0], tag_matrices[0].shape[1]), np.int64)
-    for layer, (tags, acts) in enumerate(zip(tag_matrices, image_acts, strict=True)):
-        layer_ranks = None if ranks is None else ranks[layer]
-        active = selected(acts, kind, value, layer_ranks, layer, warn)
-        # float32 products are exact: every partial sum is a count < 2**24.
-        counts_last = (active.astype(np.float32) @ tags.astype(np.float32)).astype(
-            np.int64
+    active = active_filters(image_acts, kind, value, ranks, warn)
+    return count_tags(active, stack_tags(tag_matrices))
+
+
+def stack_tags(tag_matrices: Sequence[np.ndarray]) -> np.ndarray:
+    """Stack the layers' tag matrices for :func:`count_tags`.
+
+    Args:
+        tag_matrices: one bool array per layer, shape (n_filters, n_classes).
+
+    Returns:
+        float32, shape (total filters, n_classes), layers in order.
+    """
+    return np.concatenate(tag_matrices).astype(np.float32)
+
+
+def active_filters(
+    image_acts: Sequence[np.ndarray],
+    kind: str,
+    value: int,
+    ranks: Sequence[np.ndarray] | None = None,
+    warn: bool = True,
+) -> list[np.ndarray]:
+    """Return each layer's active filters by the rule (:func:`filtag.tagging.selected`).
+
+    Args:
+        image_acts: one float64 array per layer, shape (n_images, n_filters).
+        kind, value: the rule.
+        ranks: per layer, ``descending_ranks(image_acts[layer])``, or None.
+        warn: log the mean-rule warnings.
+
+    Returns:
+        one bool array per layer, shape (n_images, n_filters).
+    """
+    return [
+        selected(
+            acts, kind, value, None if ranks is None else ranks[layer], layer, warn
         )
-        counts_all += counts_last
+        for layer, acts in enumerate(image_acts)
+    ]
+
+
+def count_tags(
+    active: Sequence[np.ndarray], stacked_tags: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Count, per image and class, the active filters tagged with the class.
+
+    Args:
+        active: one bool array per layer, shape (n_images, n_filters).
+        stacked_tags: float32, shape (total filters, n_classes), from
+            :func:`stack_tags`.
+
+    Returns:
+        ``(counts_all, counts_last)``: int64, shape (n_images, n_classes), over
+        all layers and over the last layer alone.
+    """
+    mask = np.concatenate(active, axis=1).astype(np.float32)
+    last = active[-1].shape[1]
+    # float32 products are exact: every partial sum is a count < 2**24.
+    counts_all = (mask @ stacked_tags).astype(np.int64)
+    counts_last = (mask[:, -last:] @ stacked_tags[-last:]).astype(np.int64)
     return counts_all, counts_last
 
 
@@ -140,11 +194,9 @@ def rankings(counts: np.ndarray, class_names: Sequence[str]) -> list[Ranking]:
     order = np.argsort(-counts, axis=1, kind="stable")
     sorted_counts = np.take_along_axis(counts, order, axis=1)
     lengths = np.count_nonzero(counts > 0, axis=1).tolist()
+    name = class_names.__getitem__
     return [
-        [
-            (class_names[c], n)
-            for c, n in zip(row[:length], counts_row[:length], strict=True)
-        ]
+        list(zip(map(name, row[:length]), counts_row[:length]))  # noqa: B905
         for row, counts_row, length in zip(
             order.tolist(), sorted_counts.tolist(), lengths, strict=True
         )
@@ -179,3 +231,65 @@ def top_predictions(
         [(class_names[j], float(row[j])) for j in order]
         for row, order in zip(outputs, best.tolist(), strict=True)
     ]
+
+
+@dataclass
+class ClassResults:
+    """Step 3's results for the test images of one class, in image order."""
+
+    name: str
+    k_q: list[int]
+    files: list[str] = field(default_factory=list)
+    y: list[list[tuple[str, float]]] = field(default_factory=list)
+    rankings: dict[str, dict[int, list]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rankings = {
+            key: {value: [] for value in self.k_q}
+            for key in ("y_k", "y_k_ll", "y_q", "y_q_ll")
+        }
+
+    def variables(self) -> dict[str, Any]:
+        """Return the class file's variables, in the documented order."""
+        return {
+            "y": self.y,
+            **self.rankings,
+            "class_images_dict": {self.name: self.files},
+        }
+
+
+def evaluate_batch(
+    probe: Any,
+    images: Any,
+    rows: list[int],
+    classes: list[str],
+    output_names: list[str],
+    tags: dict[str, dict[int, np.ndarray]],
+    results: list[ClassResults],
+    warn: bool,
+) -> None:
+    """Add one batch's predictions and rankings to the per-image results.
+
+    Args:
+        probe: the network's :class:`filtag.activations.FilterProbe`.
+        images: uint8, shape (batch, h, w, c).
+        rows: per image of the batch, its :class:`ClassResults` in ``results``.
+        classes: the class names (rankings name classes by these).
+        output_names: the name of each network output.
+        tags: per kind ("k", "q"), per value, the :func:`stack_tags` matrix.
+        results: the results being filled.
+        warn: log the mean-rule warnings (first batch only).
+    """
+    acts, outputs = probe(images)
+    layer_acts = [np.asarray(a, np.float64) for a in probe.split_layers(acts)]
+    ranks = [descending_ranks(a) for a in layer_acts]
+    for row, top5 in zip(rows, top_predictions(outputs, output_names), strict=True):
+        results[row].y.append(top5)
+    for kind, by_value in tags.items():
+        for value, stacked in by_value.items():
+            active = active_filters(layer_acts, kind, value, ranks, warn)
+            for suffix, count in zip(
+                ("", "_ll"), count_tags(active, stacked), strict=True
+            ):
+                for row, ranking in zip(rows, rankings(count, classes), strict=True):
+                    results[row].rankings[f"y_{kind}{suffix}"][value].append(ranking)

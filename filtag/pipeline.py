@@ -14,7 +14,6 @@ import json
 import logging
 import platform
 import re
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -265,75 +264,28 @@ def _check_same_network(
         )
 
 
-def _tag_matrices(filtags: dict, values: list[int], class_index: dict[str, int]):
-    """Return {value: [bool (n_filters, n_classes) per layer]} for the chosen values."""
+def _stacked_tags(
+    filtags: dict, values: list[int], class_index: dict[str, int], filters: list[int]
+) -> dict[int, np.ndarray]:
+    """Return {value: float32 (total filters, n_classes)} tag matrices of step 2's tags.
+
+    Raises:
+        ArtifactError: the tags do not fit the layers of step 1.
+    """
     from filtag import evaluation
 
-    return {
-        value: [evaluation.tag_matrix(layer, class_index) for layer in filtags[value]]
-        for value in values
-    }
-
-
-@dataclass
-class _ClassResults:
-    """Step 3's results for the test images of one class, in image order."""
-
-    name: str
-    k_q: list[int]
-    files: list[str] = field(default_factory=list)
-    y: list[list[tuple[str, float]]] = field(default_factory=list)
-    rankings: dict[str, dict[int, list]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.rankings = {
-            key: {value: [] for value in self.k_q}
-            for key in ("y_k", "y_k_ll", "y_q", "y_q_ll")
-        }
-
-    def variables(self) -> dict[str, Any]:
-        """Return the class file's variables, in the documented order."""
-        return {
-            "y": self.y,
-            **self.rankings,
-            "class_images_dict": {self.name: self.files},
-        }
-
-
-def _evaluate_batch(
-    probe, images, rows: list[int], classes: list[str], output_names: list[str],
-    matrices: dict[str, dict[int, list[np.ndarray]]], results: list[_ClassResults],
-    warn: bool,
-) -> None:  # fmt: skip
-    """Add one batch's predictions and rankings to the per-image results.
-
-    Args:
-        probe: the network's FilterProbe.
-        images: uint8, shape (batch, h, w, c).
-        rows: per image of the batch, its :class:`_ClassResults` in ``results``.
-        classes: the class names (rankings name classes by these).
-        output_names: the name of each network output.
-        matrices: per kind ("k", "q"), per value, the tag matrices of the layers.
-        results: the results being filled.
-        warn: log the mean-rule warnings (first batch only).
-    """
-    from filtag import evaluation, tagging
-
-    acts, outputs = probe(images)
-    layer_acts = [np.asarray(a, np.float64) for a in probe.split_layers(acts)]
-    ranks = [tagging.descending_ranks(a) for a in layer_acts]
-    for row, top5 in zip(
-        rows, evaluation.top_predictions(outputs, output_names), strict=True
-    ):
-        results[row].y.append(top5)
-    for kind, by_value in matrices.items():
-        for value, mats in by_value.items():
-            counts = evaluation.tag_counts(mats, layer_acts, kind, value, ranks, warn)
-            for suffix, count in zip(("", "_ll"), counts, strict=True):
-                for row, ranking in zip(
-                    rows, evaluation.rankings(count, classes), strict=True
-                ):
-                    results[row].rankings[f"y_{kind}{suffix}"][value].append(ranking)
+    stacked = {}
+    for value in values:
+        layers = filtags[value]
+        if [len(layer) for layer in layers] != filters:
+            raise ArtifactError(
+                f"step 2's tags have {[len(layer) for layer in layers]} filters per "
+                f"layer but step 1's layers have {filters}; the files are from "
+                "different runs."
+            )
+        matrices = [evaluation.tag_matrix(layer, class_index) for layer in layers]
+        stacked[value] = evaluation.stack_tags(matrices)
+    return stacked
 
 
 def step3(args: argparse.Namespace) -> Path:
@@ -351,7 +303,7 @@ def step3(args: argparse.Namespace) -> Path:
     Returns:
         The index ``-vars.pkl`` written (eval_files, k_q, classes, meta).
     """
-    from filtag import activations, data, models
+    from filtag import activations, data, evaluation, models
 
     v2 = load_step_vars(
         args.filtags_file, "TF", "--filtags-file", ["filTags_k", "filTags_q", "meta"]
@@ -391,9 +343,10 @@ def step3(args: argparse.Namespace) -> Path:
         model, layers, models.preprocess_function(meta1["preprocess"])
     )
     class_index = {name: i for i, name in enumerate(classes)}
-    matrices = {
-        "k": _tag_matrices(v2["filTags_k"], k_q, class_index),
-        "q": _tag_matrices(v2["filTags_q"], k_q, class_index),
+    filters = meta1["filters_per_layer"]
+    tags = {
+        "k": _stacked_tags(v2["filTags_k"], k_q, class_index, filters),
+        "q": _stacked_tags(v2["filTags_q"], k_q, class_index, filters),
     }
     split_args = (
         args.split or meta1["split"],
@@ -410,7 +363,7 @@ def step3(args: argparse.Namespace) -> Path:
                 f"{split_args[1]} gives another train/test split than step 1 used "
                 f"({args.filtags_file}); pass step 1's folder, split and seed."
             )
-        results = [_ClassResults(name, k_q) for name in chosen]
+        results = [evaluation.ClassResults(name, k_q) for name in chosen]
         images = [
             (r, p)
             for r, name in enumerate(chosen)
@@ -427,8 +380,8 @@ def step3(args: argparse.Namespace) -> Path:
                 evaluated += len(rows)
                 for i in index.numpy():
                     results[images[i][0]].files.append(images[i][1])
-                _evaluate_batch(
-                    probe, batch, rows, classes, meta1["class_names"], matrices,
+                evaluation.evaluate_batch(
+                    probe, batch, rows, classes, meta1["class_names"], tags,
                     results, warn=not bar.n,
                 )  # fmt: skip
                 bar.update(int(index[-1]) + 1 - bar.n)
@@ -463,7 +416,7 @@ def step3(args: argparse.Namespace) -> Path:
 
 
 def _write_done(
-    results: list[_ClassResults], run: Run, class_index: dict[str, int], up_to: int
+    results: list, run: Run, class_index: dict[str, int], up_to: int
 ) -> list[str]:
     """Write the class files of ``results[:up_to]`` not written yet; free them.
 
