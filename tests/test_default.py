@@ -37,13 +37,21 @@ def test_default_images_are_labelled_as_the_cnn_outputs(default_files) -> None:
     assert correct / total >= 0.85
 
 
-def test_default_run_prints_its_results(capsys, default_files, tmp_path: Path) -> None:
+def test_default_run_runs_all_steps(capsys, default_files, tmp_path: Path) -> None:
     rundefault = importlib.import_module("rundefault")
     assert rundefault.main(["--save-dir", str(tmp_path)]) == 0
-    printed = Path(capsys.readouterr().out.strip().splitlines()[-1])
-    assert printed.parent == tmp_path
-    v = load_vars(printed)
-    assert len(v["train_filenames"]) == 10 * 240 and len(v["test_filenames"]) == 600
-    assert v["meta"]["images_per_class"] == {
-        name: 240 for name in v["labels_id"].values()
-    }
+    out = capsys.readouterr().out
+    printed = Path(out.strip().splitlines()[-1])
+    assert printed.parent == tmp_path and printed.name.endswith(
+        "-HR-fashion_mnist_cnn-vars.pkl"
+    )
+    assert out.startswith("Total (pooled over all images), k most active filters, all")
+    tags = {p.name.split("-")[5] for p in tmp_path.glob("*-vars.pkl")}
+    assert tags == {"QFA", "TF", "E", "HR"}
+    (step1_file,) = tmp_path.glob("*-QFA-*-vars.pkl")
+    v1 = load_vars(step1_file)
+    assert len(v1["train_filenames"]) == 10 * 240 and len(v1["test_filenames"]) == 600
+    v4 = load_vars(printed)
+    assert v4["meta"]["images"] == 600 and v4["meta"]["k_q"] == list(range(26))
+    # far above chance (1 in 10): the tags agree with the network
+    assert v4["totalhit_k"][0][1] > 0.5 and v4["totalhit_k"][25][3] > 0.8
