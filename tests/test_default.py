@@ -46,7 +46,7 @@ def test_default_run_runs_all_steps(capsys, default_files, tmp_path: Path) -> No
         "-HR-fashion_mnist_cnn-vars.pkl"
     )
     assert out.startswith("Total (pooled over all images), k most active filters, all")
-    tags = {p.name.split("-")[5] for p in tmp_path.glob("*-vars.pkl")}
+    tags = {p.name.split("-")[4] for p in tmp_path.glob("*-vars.pkl")}
     assert tags == {"QFA", "TF", "E", "HR"}
     (step1_file,) = tmp_path.glob("*-QFA-*-vars.pkl")
     v1 = load_vars(step1_file)
