@@ -126,6 +126,24 @@ def whole_numbers(value: Any, minimum: int = 0) -> list[int]:
     return sorted(numbers)
 
 
+def boolean(value: Any) -> bool:
+    """True or False (also 1/0, yes/no, true/false as text)."""
+    if isinstance(value, bool):
+        return value
+    answer = {"1": True, "yes": True, "true": True, "0": False, "no": False}
+    answer["false"] = False
+    if str(value).strip().lower() not in answer:
+        raise argparse.ArgumentTypeError(f"expected True or False; Received: {value!r}")
+    return answer[str(value).strip().lower()]
+
+
+def rule_kind(value: Any) -> str:
+    """A rule kind: k or q."""
+    if str(value) not in ("k", "q"):
+        raise argparse.ArgumentTypeError(f"expected k or q; Received: {value!r}")
+    return str(value)
+
+
 def names(value: Any) -> list[str]:
     """A list of names: a list, or text separated by commas."""
     items = value if isinstance(value, list | tuple) else str(value).split(",")
@@ -142,6 +160,12 @@ class Flag:
     help: str
     convert: Callable[[Any], Any] = text
     metavar: str | None = None
+    option: str | None = None  # the flag, when not --<name with dashes>
+    switch: bool = False  # an on/off flag: --name / --no-name
+
+    def flag(self, name: str) -> str:
+        """Return the command-line option of the value ``name``."""
+        return self.option or "--" + name.replace("_", "-")
 
 
 FLAGS: dict[str, Flag] = {
@@ -194,6 +218,26 @@ FLAGS: dict[str, Flag] = {
         "LIST",
     ),
     "classes": Flag("class names to evaluate, comma separated (None: all)", names),
+    "class_name": Flag("the class whose test images are explained"),
+    "image": Flag("an image file to explain instead of a class", path, "FILE"),
+    "html": Flag("also write the explanation as an HTML page", boolean, switch=True),
+    "vars_file": Flag("a step 2, 3 or 4 -vars.pkl", path, "FILE"),
+    "mapping": Flag(
+        "two-column file 'label, name' (comma or tab separated), e.g. "
+        "decoding_wnids.txt",
+        path,
+        "FILE",
+    ),
+    "kind": Flag(
+        "the rule: k (k most active filters) or q (q %% most active)", rule_kind
+    ),
+    "value": Flag("the k or q value", nonnegative_int, "N"),
+    "view_layers": Flag(
+        "layers to show: comma list of layer names or indices (None: the last 4)",
+        names,
+        option="--layers",
+    ),
+    "hitrates_file": Flag("step 4's -vars.pkl (HR)", path, "FILE"),
     "classes_img": Flag(
         "class names whose images count, comma separated (None: all evaluated)", names
     ),
@@ -230,12 +274,14 @@ def parse(
     )
     for name, default in defaults.items():
         flag = FLAGS[name]
+        options = {"action": argparse.BooleanOptionalAction} if flag.switch else {}
         parser.add_argument(
-            "--" + name.replace("_", "-"),
+            flag.flag(name),
             dest=name,
             default=default,
-            metavar=flag.metavar,
+            metavar=None if flag.switch else flag.metavar,
             help=f"{flag.help} (default: %(default)s)",
+            **options,
         )
     args = parser.parse_args(argv)
     for name in defaults:
@@ -243,14 +289,14 @@ def parse(
         if value is None:
             if name in required:
                 parser.error(
-                    f"argument --{name.replace('_', '-')} is required; pass it or set "
+                    f"argument {FLAGS[name].flag(name)} is required; pass it or set "
                     f"{name.upper()} in the script's Inputs block"
                 )
             continue
         try:
             setattr(args, name, FLAGS[name].convert(value))
         except argparse.ArgumentTypeError as exc:
-            parser.error(f"argument --{name.replace('_', '-')}: {exc}")
+            parser.error(f"argument {FLAGS[name].flag(name)}: {exc}")
     setup_logging()
     return args
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from filtag.errors import FiltagError
-from filtag.tagging import check_layers, descending_ranks, selected
+from filtag.tagging import check_layers, descending_ranks, gc_paused, selected
 
 logger = logging.getLogger(__name__)
 
@@ -285,6 +285,20 @@ def evaluate_batch(
     ranks = [descending_ranks(a) for a in layer_acts]
     for row, top5 in zip(rows, top_predictions(outputs, output_names), strict=True):
         results[row].y.append(top5)
+    with gc_paused():  # millions of small tuples: no cycles to collect
+        _add_rankings(layer_acts, ranks, rows, classes, tags, results, warn)
+
+
+def _add_rankings(
+    layer_acts: list[np.ndarray],
+    ranks: list[np.ndarray],
+    rows: list[int],
+    classes: list[str],
+    tags: dict[str, dict[int, np.ndarray]],
+    results: list[ClassResults],
+    warn: bool,
+) -> None:
+    """Append every rule's rankings of a batch to the images' results."""
     for kind, by_value in tags.items():
         for value, stacked in by_value.items():
             active = active_filters(layer_acts, kind, value, ranks, warn)

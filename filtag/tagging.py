@@ -201,7 +201,7 @@ def check_layers(layers: Sequence[np.ndarray], n_rows: int, row: str) -> None:
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while the body runs.
 
     It would rescan the growing tag lists again and again (a third of step 2's
@@ -265,7 +265,7 @@ def filter_tags(
     tags: dict[str, FilterTags] = {kind: {} for kind in KINDS}
     for kind, value in rules:
         tags[kind][value] = []
-    with _gc_paused():
+    with gc_paused():
         for layer, values in enumerate(class_acts):
             # Fortran order makes every mask Fortran-ordered, so _layer_tags
             # reads mask.T without copying it.

@@ -8,6 +8,9 @@ cached in pytest's cache folder).
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
 import shutil
 from pathlib import Path
 
@@ -18,6 +21,40 @@ from tests.support.lite0 import imagenet_images_dir, lite0_model_path
 
 #: Images per class in the small Fashion-MNIST folder of the tests.
 SMALL_PER_CLASS = 12
+
+#: The k and q values of the chains; 17 > the 16 filters of conv1 (mean rule there).
+CHAIN_K_Q = [0, 1, 2, 5, 17, 25]
+
+
+def run_script(script, *argv: object) -> tuple[Path, str]:
+    """Run a script's ``main``; return the path it printed last, and all it printed."""
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert script.main([str(a) for a in argv]) == 0
+    printed = out.getvalue()
+    return Path(printed.strip().splitlines()[-1]), printed
+
+
+def run_chain(
+    network: Path, images: Path, out: Path, **extra: object
+) -> dict[str, Path]:
+    """Run steps 1-4 by their scripts; return {"step1": path, ..., "step4_stdout"}."""
+    steps = [
+        importlib.import_module(name)
+        for name in ("step1filteractivations", "step2filtertags", "step3evaluation",
+                     "step4hitrates")
+    ]  # fmt: skip
+    k_q = ",".join(map(str, CHAIN_K_Q))
+    files: dict[str, Path] = {}
+    step1_args = ("--network", network, "--images-dir", images, "--save-dir", out)
+    files["step1"], _ = run_script(steps[0], *step1_args, *extra.get("step1", ()))
+    files["step2"], _ = run_script(steps[1], "--activations-file", files["step1"],
+                                   "--k-q", k_q, "--save-dir", out)  # fmt: skip
+    files["step3"], _ = run_script(steps[2], "--filtags-file", files["step2"],
+                                   "--batch-size", 6, "--save-dir", out)  # fmt: skip
+    files["step4"], files["step4_stdout"] = run_script(
+        steps[3], "--eval-file", files["step3"], "--m", "1-3,10", "--save-dir", out
+    )
+    return files
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +84,19 @@ def lite0_model(request) -> Path:
 def imagenet_images(tmp_path_factory) -> Path:
     """20 real ImageNet JPEGs in wnid class folders (19 classes)."""
     return imagenet_images_dir(tmp_path_factory.mktemp("imagenet") / "images")
+
+
+@pytest.fixture(scope="session")
+def default_chain(
+    default_files, small_images: Path, tmp_path_factory
+) -> dict[str, Path]:
+    """Steps 1-4 on the small Fashion-MNIST folder (k_q = CHAIN_K_Q, m = 1-3,10)."""
+    out = tmp_path_factory.mktemp("default_chain")
+    return run_chain(default_files.model, small_images, out)
+
+
+@pytest.fixture(scope="session")
+def lite0_chain(lite0_model: Path, imagenet_images: Path, tmp_path_factory) -> dict:
+    """Steps 1-4 on the 20 ImageNet JPEGs with EfficientNet-Lite0 (split 0.5)."""
+    out = tmp_path_factory.mktemp("lite0_chain")
+    return run_chain(lite0_model, imagenet_images, out, step1=("--split", "0.5"))

@@ -16,6 +16,8 @@ import pytest
 from filtag import data, models
 from filtag.artifacts import load_vars, write_vars
 from tests import reference
+from tests.conftest import CHAIN_K_Q as K_Q
+from tests.conftest import run_script as _run
 
 step1, step2, step3, step4 = (
     importlib.import_module(name)
@@ -26,35 +28,13 @@ step1, step2, step3, step4 = (
         "step4hitrates",
     )
 )
-K_Q = [0, 1, 2, 5, 17, 25]  # 17 > 16 filters of conv1: the mean rule there
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _run(script, *argv: object) -> tuple[Path, str]:
-    """Run a script's main; return the path it printed last, and all it printed."""
-    with contextlib.redirect_stdout(io.StringIO()) as out:
-        assert script.main([str(a) for a in argv]) == 0
-    printed = out.getvalue()
-    return Path(printed.strip().splitlines()[-1]), printed
-
-
 @pytest.fixture(scope="module")
-def chain(default_files, small_images: Path, tmp_path_factory) -> dict[str, Path]:
-    """Steps 1-4 run once by their scripts on the small Fashion-MNIST folder."""
-    out = tmp_path_factory.mktemp("chain")
-    files = {}
-    k_q = ",".join(map(str, K_Q))
-    model, images = default_files.model, small_images
-    files["step1"], _ = _run(step1, "--network", model, "--images-dir", images,
-                             "--save-dir", out)  # fmt: skip
-    files["step2"], _ = _run(step2, "--activations-file", files["step1"],
-                             "--k-q", k_q, "--save-dir", out)  # fmt: skip
-    files["step3"], _ = _run(step3, "--filtags-file", files["step2"],
-                             "--batch-size", 6, "--save-dir", out)  # fmt: skip
-    files["step4"], files["step4_stdout"] = _run(
-        step4, "--eval-file", files["step3"], "--m", "1-3,10", "--save-dir", out
-    )
-    return files
+def chain(default_chain: dict[str, Path]) -> dict[str, Path]:
+    """Steps 1-4 on the small Fashion-MNIST folder, k_q = K_Q, m = 1-3,10."""
+    return default_chain
 
 
 def test_step2_tags_match_the_reference(chain) -> None:
@@ -299,3 +279,16 @@ def test_step3_on_chosen_classes_and_k(chain, tmp_path: Path) -> None:
     v4 = load_vars(hr)
     assert list(v4["hit_k"]) == ["Bag"] and list(v4["totalhit_q"]) == [1, 5]
     assert v4["totalhit_k"] == v4["hit_k"]["Bag"] == v4["meanhit_k"]
+
+
+def test_all_steps_on_efficientnet_lite0_imagenet(lite0_chain) -> None:
+    v1, v3, v4 = (load_vars(lite0_chain[s]) for s in ("step1", "step3", "step4"))
+    assert len(v1["labels_id"]) == 19 and len(v1["test_filenames"]) == 10
+    assert v4["meta"]["images"] == 10
+    first = load_vars(lite0_chain["step3"].parent / v3["eval_files"][0])
+    assert first["y"][0][0][0].startswith("n")  # ImageNet wnids
+    # a class whose only image went to test has NaN activations and no tags
+    assert (
+        np.isnan(v1["filter_act_0"][0]).all()
+        or not np.isnan(v1["filter_act_0"][0]).any()
+    )
