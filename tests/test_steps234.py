@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from filtag import data, models
-from filtag.labels import imagenet_wnids
 from filtag.artifacts import load_vars, write_vars
+from filtag.labels import imagenet_wnids
 from tests import reference
 from tests.conftest import CHAIN_K_Q as K_Q
 from tests.conftest import run_script as _run
@@ -288,6 +288,8 @@ def test_all_steps_on_efficientnet_lite0_imagenet(lite0_chain) -> None:
         "n03594945/imagenet_06_609.jpg"
     ]
     assert len(v2["filTags_k"][1]) == 49  # Lite0's 49 convolutions
-    (name,) = load_vars(lite0_chain["step3"].parent / v3["eval_files"][0])["y"][0][:1]
-    assert name[0] in imagenet_wnids()  # the network's prediction, a wnid
+    files = [load_vars(lite0_chain["step3"].parent / f) for f in v3["eval_files"]]
+    (jeep,) = [f for f in files if f["y"]]
+    assert jeep["class_images_dict"] == {"n03594945": ["n03594945/imagenet_06_609.jpg"]}
+    assert jeep["y"][0][0][0] in imagenet_wnids()  # the network's prediction, a wnid
     assert v4["meta"]["images"] == 1 and v4["totalhit_k"][0][10] in (0.0, 1.0)
