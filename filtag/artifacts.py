@@ -38,12 +38,16 @@ PICKLE_PROTOCOL = 4
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
-#: Step tags in file names, and the step script that writes them.
+#: Tags in file names, and the script that writes them.
 STEP_TAGS = {
     "QFA": "step1filteractivations.py",
     "TF": "step2filtertags.py",
     "E": "step3evaluation.py",
     "HR": "step4hitrates.py",
+    "SI": "si-eval.py",
+    "LD": "labdecode.py",
+    "VIS": "filTagsvis.py",
+    "HRP": "hitrates-plots.py",
 }
 
 #: The only globals a filtag pickle may name (module, name).
