@@ -52,12 +52,14 @@ class FilterProbe:
             model's input.
         jit_compile: compile the graph with XLA (falls back to plain TensorFlow
             when XLA cannot compile the model).
+        batch_size: smaller batches are padded to this size, so the graph is
+            compiled once and an image's values do not depend on the size of
+            its batch; None: the size of the first batch.
 
     Calling the probe on uint8 images of shape (batch, h, w, c) returns
     ``(activations, outputs)``: float32 numpy arrays of shape (batch, F), the
     :func:`scaled_filter_means` of all selected layers side by side (F = total
-    filters), and (batch, n_outputs), the model's own output. A batch smaller
-    than the first one is padded to its size, so the graph is compiled once.
+    filters), and (batch, n_outputs), the model's own output.
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class FilterProbe:
         layers: list[keras.layers.Layer],
         preprocess: Callable,
         jit_compile: bool = True,
+        batch_size: int | None = None,
     ) -> None:
         self.filters_per_layer = [int(layer.output.shape[-1]) for layer in layers]
         self._model = keras.Model(
@@ -73,7 +76,7 @@ class FilterProbe:
         )
         self._preprocess = preprocess
         self._signature = tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8)
-        self._batch_size = 0
+        self._batch_size = batch_size or 0
         self._compile(jit_compile)
 
     def _compile(self, jit_compile: bool) -> None:
@@ -115,28 +118,43 @@ def class_sums(
     labels: np.ndarray,
     n_classes: int,
     progress: tqdm | None = None,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
+    on_class_done: Callable[[np.ndarray, np.ndarray, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sum the filter activations of the images of each class.
 
     Args:
         probe: the network's :class:`FilterProbe`.
         batches: (images, index) batches, as :func:`filtag.data.image_dataset`
-            yields them; ``index`` points into ``labels``.
-        labels: int, shape (n_images,): the class index of each image.
+            yields them; ``index`` points into ``labels``, which is sorted.
+        labels: int, shape (n_images,): the class index of each image, sorted.
         n_classes: number of classes.
         progress: a progress bar to advance by the images of each batch.
+        start: (sums, counts) to continue from (a resumed run), else zeros.
+        on_class_done: called as ``on_class_done(sums, counts, consumed)`` after
+            each batch that completes a class, ``consumed`` being the number of
+            images of ``labels`` read so far (a checkpoint).
 
     Returns:
         (sums, counts): float64, shape (n_classes, F), and int64, shape
         (n_classes,); the class means are ``sums / counts[:, None]``.
     """
-    sums = np.zeros((n_classes, sum(probe.filters_per_layer)), np.float64)
-    counts = np.zeros(n_classes, np.int64)
+    if start is None:
+        sums = np.zeros((n_classes, sum(probe.filters_per_layer)), np.float64)
+        counts = np.zeros(n_classes, np.int64)
+    else:
+        sums, counts = (array.copy() for array in start)
+    done = None  # classes below this index are complete
     for images, index in batches:
         activations, _ = probe(images)
         batch_labels = labels[index.numpy()]
         np.add.at(sums, batch_labels, activations.astype(np.float64))
         counts += np.bincount(batch_labels, minlength=n_classes)
+        consumed = int(index[-1]) + 1
         if progress is not None:
-            progress.update(int(index[-1]) + 1 - progress.n)
+            progress.update(consumed - progress.n)
+        done_before = batch_labels[0] if done is None else done
+        done = n_classes if consumed == len(labels) else labels[consumed]
+        if on_class_done is not None and done > done_before:
+            on_class_done(sums, counts, consumed)
     return sums, counts

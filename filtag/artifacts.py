@@ -203,6 +203,61 @@ def reserve_run(save_dir: Path, tag: str, network: str, time_delta: float) -> Ru
     raise ArtifactError(f"--save-dir {save_dir} holds 999 runs of {base}; clean it up.")
 
 
+#: A run's prefix: run id, tag and network.
+PREFIX_PATTERN = re.compile(
+    r"(?P<run_id>\d{4}-\d\d-\d\d-\d{4}(?:-\d+)?)-(?P<tag>[A-Z]+)-(?P<network>.+)"
+)
+
+
+def find_run(save_dir: Path, resume: str, tag: str) -> Run:
+    """Return the interrupted run that ``--resume`` names, to continue it.
+
+    Args:
+        save_dir: where the run's files are (when ``resume`` is a run id).
+        resume: the run id (``2026-11-21-2130`` or ``2026-11-21-2130-2``), or
+            the path of any of the run's files.
+        tag: the step's tag; the run must be of this step.
+
+    Raises:
+        ArtifactError: no checkpoint of such a run, or the run is complete.
+    """
+    given = Path(resume)
+    folder = given.parent if given.name != resume else save_dir
+    run_id = given.name
+    match = PREFIX_PATTERN.match(run_id)
+    if match:
+        run_id = match["run_id"]
+    found = sorted(folder.glob(f"{run_id}-{tag}-*-checkpoint.pkl"))
+    if len(found) != 1:
+        raise ArtifactError(
+            f"--resume {resume}: {len(found)} checkpoints of a {STEP_TAGS[tag]} run "
+            f"{run_id} in {folder}; pass the run id of an interrupted run of this "
+            "step (its -checkpoint.pkl must exist)."
+        )
+    parts = PREFIX_PATTERN.fullmatch(found[0].name[: -len("-checkpoint.pkl")])
+    run = Run(folder, parts["run_id"], parts["tag"], parts["network"])
+    if run.vars_path.exists():
+        raise ArtifactError(f"--resume {resume}: {run.vars_path} is complete already.")
+    return run
+
+
+def write_checkpoint(run: Run, state: dict[str, Any]) -> None:
+    """Save a run's progress (plain types only) as ``<prefix>-checkpoint.pkl``."""
+    atomic_write_bytes(run.path("checkpoint.pkl"), [_dumps_plain("checkpoint", state)])
+
+
+def load_checkpoint(run: Run) -> dict[str, Any]:
+    """Load the state saved by :func:`write_checkpoint` (restricted unpickler)."""
+    path = run.path("checkpoint.pkl")
+    try:
+        with path.open("rb") as f:
+            return safe_load(f)
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
+        raise ArtifactError(
+            f"{path} cannot be read ({exc}); start a new run."
+        ) from None
+
+
 # ------------------------------------------------------------------ atomic writes
 
 

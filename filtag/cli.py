@@ -238,6 +238,11 @@ FLAGS: dict[str, Flag] = {
         option="--layers",
     ),
     "hitrates_file": Flag("step 4's -vars.pkl (HR)", path, "FILE"),
+    "resume": Flag(
+        "continue an interrupted run: its run id (e.g. 2026-11-21-2130) or the "
+        "path of one of its files",
+        metavar="RUN_ID_OR_FILE",
+    ),
     "classes_img": Flag(
         "class names whose images count, comma separated (None: all evaluated)", names
     ),
@@ -343,6 +348,7 @@ def run_logs(run: Run) -> Iterator[None]:
         yield
     except FiltagError as exc:
         logger.error("%s", exc)
+        exc.logged = True  # type: ignore[attr-defined]
         raise
     finally:
         for handler in handlers:
@@ -360,11 +366,14 @@ def run(step: Callable[[argparse.Namespace], Path], args: argparse.Namespace) ->
     try:
         written = step(args)
     except FiltagError as exc:
-        if not getattr(exc, "_logged", False):
+        if not getattr(exc, "logged", False):
             logger.error("%s", exc)
         return 2
     except KeyboardInterrupt:
-        logger.error("interrupted; nothing of this run was half-written")
+        logger.error(
+            "interrupted; nothing was half-written (steps 1 and 3 continue from "
+            "their last finished class with --resume RUN_ID)"
+        )
         return 130
     print(written)
     return 0

@@ -241,15 +241,24 @@ def load_image(path: str, spec: ImageSpec) -> np.ndarray | None:
         return None
 
 
-def image_dataset(paths: Sequence[Path], spec: ImageSpec, batch_size: int):
+def image_dataset(
+    paths: Sequence[Path], spec: ImageSpec, batch_size: int, first_index: int = 0
+):
     """Return a tf.data pipeline that decodes ``paths`` in parallel, in order.
 
     Images that cannot be decoded are dropped (and logged by :func:`load_image`).
 
+    Args:
+        paths: the image files.
+        spec: how to read them.
+        batch_size: images per batch (the last batch may be smaller).
+        first_index: the index of ``paths[0]`` (a resumed run reads the rest
+            of a longer list).
+
     Returns:
         ``tf.data.Dataset`` of (images, index): images uint8, shape
         (batch, spec.height, spec.width, spec.channels); index int64, shape
-        (batch,), the position of each image in ``paths``.
+        (batch,), ``first_index`` + the position of each image in ``paths``.
     """
     import tensorflow as tf
 
@@ -277,9 +286,8 @@ def image_dataset(paths: Sequence[Path], spec: ImageSpec, batch_size: int):
     encoded = tf.constant(
         [os.fsencode(p) for p in paths], tf.string, shape=[len(paths)]
     )
-    ds = tf.data.Dataset.from_tensor_slices(
-        (encoded, tf.range(len(paths), dtype=tf.int64))
-    )
+    index = tf.range(first_index, first_index + len(paths), dtype=tf.int64)
+    ds = tf.data.Dataset.from_tensor_slices((encoded, index))
     ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.filter(decoded).map(drop_flag)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

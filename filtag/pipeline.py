@@ -8,12 +8,14 @@ and returns the path of the ``-vars.pkl`` it wrote. The stages it calls
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import logging
 import platform
 import re
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,12 @@ from filtag import __version__
 from filtag.artifacts import (
     Run,
     atomic_write_text,
+    find_run,
+    load_checkpoint,
     load_step_vars,
     load_vars,
     reserve_run,
+    write_checkpoint,
     write_vars,
 )
 from filtag.cli import run_logs
@@ -69,13 +74,40 @@ def split_digest(train: list[list[str]], test: list[list[str]]) -> str:
     ).hexdigest()
 
 
+def _start(args: argparse.Namespace, tag: str, network: str) -> tuple[Run, dict | None]:
+    """Claim a new run, or take up the interrupted one ``args.resume`` names.
+
+    Returns:
+        (run, state): the saved state of a resumed run, None for a new run.
+    """
+    if getattr(args, "resume", None):
+        run = find_run(args.save_dir, args.resume, tag)
+        return run, load_checkpoint(run)
+    return reserve_run(args.save_dir, tag, network, args.time_delta), None
+
+
+def _check_resumable(state: dict | None, inputs: dict[str, Any], resume: str) -> None:
+    """Refuse to resume a run whose inputs differ from the current ones."""
+    if state is None:
+        return
+    for key, value in inputs.items():
+        if state["inputs"].get(key) != value:
+            raise FiltagError(
+                f"--resume {resume}: {key} was {state['inputs'].get(key)!r} in the "
+                f"interrupted run but is {value!r} now; pass the same inputs."
+            )
+
+
 def step1(args: argparse.Namespace) -> Path:
     """Step 1: per class, the mean scaled activation of every selected filter.
+
+    The run saves a checkpoint each time a class is complete; ``--resume``
+    continues an interrupted run from there, with the same result.
 
     Args:
         args: network, weights, images_dir, save_dir, split, seed_rn,
             time_delta, batch_size, preprocess, interpolation, class_names,
-            layers (see :data:`filtag.cli.FLAGS`).
+            layers, resume (see :data:`filtag.cli.FLAGS`).
 
     Returns:
         The ``-vars.pkl`` written.
@@ -91,15 +123,38 @@ def step1(args: argparse.Namespace) -> Path:
         int(model.output_shape[-1]), classes, args.class_names
     )
     probe = activations.FilterProbe(
-        model, layers, models.preprocess_function(preprocess)
+        model,
+        layers,
+        models.preprocess_function(preprocess),
+        batch_size=args.batch_size,
     )
+    model_file = Path(args.network) if models.is_model_file(args.network) else None
 
-    run = reserve_run(
-        args.save_dir, "QFA", models.network_name(args.network), args.time_delta
-    )
+    run, state = _start(args, "QFA", models.network_name(args.network))
     with run_logs(run):
         logger.info("step 1 run %s: %s", run.prefix, vars(args))
         split = data.split_images(args.images_dir, args.split, args.seed_rn)
+        inputs = {
+            "step": "QFA",
+            "network": models.network_name(args.network),
+            "model_path": str(model_file.resolve()) if model_file else None,
+            "model_sha256": file_digest(model_file) if model_file else None,
+            "weights": args.weights,
+            "layers_rule": args.layers,
+            "layer_names": [layer.name for layer in layers],
+            "filters_per_layer": list(probe.filters_per_layer),
+            "image_size": [spec.height, spec.width],
+            "color_mode": spec.color_mode,
+            "preprocess": preprocess,
+            "interpolation": spec.interpolation,
+            "images_dir": str(args.images_dir.resolve()),
+            "split": args.split,
+            "seed_rn": args.seed_rn,
+            "split_sha256": split_digest(split.train, split.test),
+            "class_names": class_names,
+            "batch_size": args.batch_size,
+        }
+        _check_resumable(state, inputs, args.resume)
         logger.info(
             "%d classes, %d train and %d test images; %d layers, %d filters",
             len(split.classes),
@@ -109,12 +164,36 @@ def step1(args: argparse.Namespace) -> Path:
             sum(probe.filters_per_layer),
         )
         paths, image_labels = split.files("train")
+        start = state["consumed"] if state else 0
+        if state:
+            logger.info("resuming after %d of %d train images", start, len(paths))
         dataset = data.image_dataset(
-            [args.images_dir / p for p in paths], spec, args.batch_size
+            [args.images_dir / p for p in paths[start:]], spec, args.batch_size, start
         )
-        with logging_redirect_tqdm(), tqdm(total=len(paths), unit="img") as bar:
+
+        def checkpoint(sums: np.ndarray, counts: np.ndarray, consumed: int) -> None:
+            write_checkpoint(
+                run,
+                {
+                    "inputs": inputs,
+                    "sums": sums,
+                    "counts": counts,
+                    "consumed": consumed,
+                },
+            )
+
+        with (
+            logging_redirect_tqdm(),
+            tqdm(total=len(paths), initial=start, unit="img") as bar,
+        ):
             sums, counts = activations.class_sums(
-                probe, dataset, image_labels, len(split.classes), bar
+                probe,
+                dataset,
+                image_labels,
+                len(split.classes),
+                bar,
+                start=(state["sums"], state["counts"]) if state else None,
+                on_class_done=checkpoint,
             )
         expected = np.bincount(image_labels, minlength=len(split.classes))
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -132,37 +211,14 @@ def step1(args: argparse.Namespace) -> Path:
             len(split.rejected),
         )
         meta = {
-            "step": "QFA",
+            **inputs,
             "run_id": run.run_id,
-            "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(
-                timespec="seconds"
-            ),
-            "network": models.network_name(args.network),
-            "model_path": str(Path(args.network).resolve())
-            if models.is_model_file(args.network)
-            else None,
-            "model_sha256": file_digest(Path(args.network))
-            if models.is_model_file(args.network)
-            else None,
-            "weights": args.weights,
-            "layers_rule": args.layers,
-            "layer_names": [layer.name for layer in layers],
-            "filters_per_layer": list(probe.filters_per_layer),
-            "image_size": [spec.height, spec.width],
-            "color_mode": spec.color_mode,
-            "preprocess": preprocess,
-            "interpolation": spec.interpolation,
-            "images_dir": str(args.images_dir.resolve()),
-            "split": args.split,
-            "seed_rn": args.seed_rn,
-            "split_sha256": split_digest(split.train, split.test),
+            "created_utc": _now(),
             "images_per_class": {
                 name: int(n) for name, n in zip(split.classes, counts, strict=True)
             },
             "skipped_broken": skipped,
             "skipped_not_images": dict(split.rejected),
-            "class_names": class_names,
-            "batch_size": args.batch_size,
             "versions": package_versions(),
         }
         variables: dict[str, Any] = {
@@ -174,7 +230,9 @@ def step1(args: argparse.Namespace) -> Path:
             variables[f"filter_act_{index}"] = probe.split_layers(row)
         variables["meta"] = meta
         header = f"filtag step 1 (filter activations), run {run.prefix}"
-        return write_vars(run.vars_path, variables, header)
+        write_vars(run.vars_path, variables, header)
+        run.path("checkpoint.pkl").unlink(missing_ok=True)
+        return run.vars_path
 
 
 def _previous_meta(meta: dict[str, Any], key: str, flag: str, path: Path) -> dict:
@@ -252,11 +310,9 @@ def step2(args: argparse.Namespace) -> Path:
         return write_vars(run.vars_path, variables, header)
 
 
-def _check_same_network(
-    meta1: dict[str, Any], model_path: str | None, flag: str
-) -> None:
+def _check_same_network(meta1: dict[str, Any], flag: str) -> None:
     """Refuse a model file that changed since step 1 read it."""
-    expected = meta1.get("model_sha256")
+    model_path, expected = meta1.get("model_path"), meta1.get("model_sha256")
     if model_path and expected and file_digest(Path(model_path)) != expected:
         raise FiltagError(
             f"the model file {model_path} changed since step 1 ({flag} names that "
@@ -267,7 +323,7 @@ def _check_same_network(
 def _stacked_tags(
     filtags: dict, values: list[int], class_index: dict[str, int], filters: list[int]
 ) -> dict[int, np.ndarray]:
-    """Return {value: float32 (total filters, n_classes)} tag matrices of step 2's tags.
+    """Return {value: float32 (total filters, n_classes)} matrices of step 2's tags.
 
     Raises:
         ArtifactError: the tags do not fit the layers of step 1.
@@ -288,152 +344,279 @@ def _stacked_tags(
     return stacked
 
 
+@dataclass
+class TagsRun:
+    """What steps after step 2 need from a step-2 file and the network of step 1.
+
+    Attributes:
+        v2: the step-2 variables (filTags_k, filTags_q, meta).
+        meta1: step 1's meta.
+        k_q: the k and q values chosen (all of step 2's by default).
+        probe: the network's FilterProbe for step 1's layers and preprocessing.
+        spec: how step 1 read images.
+    """
+
+    v2: dict[str, Any]
+    meta1: dict[str, Any]
+    k_q: list[int]
+    probe: Any
+    spec: Any
+
+    @property
+    def meta2(self) -> dict[str, Any]:
+        return self.v2["meta"]
+
+    def tags(self, class_index: dict[str, int]) -> dict[str, dict[int, np.ndarray]]:
+        """Return {kind: {value: stacked tag matrix}} for the chosen values."""
+        filters = self.meta1["filters_per_layer"]
+        return {
+            kind: _stacked_tags(
+                self.v2[f"filTags_{kind}"], self.k_q, class_index, filters
+            )
+            for kind in ("k", "q")
+        }
+
+
+def load_tags_run(
+    filtags_file: Path, k_q: list[int] | None, batch_size: int
+) -> TagsRun:
+    """Load a step-2 file and rebuild step 1's network, layers and image reading.
+
+    Raises:
+        FiltagError: the file is not a filtag step-2 file, a value of ``k_q`` is
+            not in it, or the model file changed since step 1.
+    """
+    from filtag import activations, data, models
+
+    v2 = load_step_vars(
+        filtags_file, "TF", "--filtags-file", ["filTags_k", "filTags_q"]
+    )
+    meta2 = _previous_meta(v2, "meta", "--filtags-file", filtags_file)
+    meta1 = _previous_meta(meta2, "step1", "--filtags-file", filtags_file)
+    k_q = k_q or meta2["k_q"]
+    absent = [value for value in k_q if value not in v2["filTags_k"]]
+    if absent:
+        raise FiltagError(
+            f"--k-q {absent} not in {filtags_file} (it has k_q {meta2['k_q']}); "
+            "choose among those or rerun step 2 with them."
+        )
+    _check_same_network(meta1, "--filtags-file")
+    model = models.load_network(
+        meta1["model_path"] or meta1["network"], meta1["weights"]
+    )
+    layers = models.select_layers(model, ",".join(meta1["layer_names"]))
+    probe = activations.FilterProbe(
+        model,
+        layers,
+        models.preprocess_function(meta1["preprocess"]),
+        batch_size=batch_size,
+    )
+    spec = data.ImageSpec(
+        *meta1["image_size"], meta1["color_mode"], meta1["interpolation"]
+    )
+    return TagsRun(v2, meta1, list(k_q), probe, spec)
+
+
+def _step1_split(args: argparse.Namespace, source: TagsRun):
+    """Rebuild step 1's split (images_dir, split, seed from args or step 1).
+
+    Returns:
+        (images_dir, split): the folder and its :class:`filtag.data.ImageSplit`.
+
+    Raises:
+        FiltagError: other classes, or another split, than step 1's.
+    """
+    from filtag import data
+
+    meta1 = source.meta1
+    images_dir = args.images_dir or Path(meta1["images_dir"])
+    split_fraction = args.split or meta1["split"]
+    seed = meta1["seed_rn"] if args.seed_rn is None else args.seed_rn
+    if data.list_classes(images_dir) != source.meta2["class_names"]:
+        raise FiltagError(
+            f"--images-dir {images_dir} has other classes than step 1 read "
+            f"({args.filtags_file}); pass the images folder step 1 read."
+        )
+    split = data.split_images(images_dir, split_fraction, seed)
+    if split_digest(split.train, split.test) != meta1["split_sha256"]:
+        raise FiltagError(
+            f"--images-dir {images_dir} with --split {split_fraction} and --seed-rn "
+            f"{seed} gives another train/test split than step 1 used "
+            f"({args.filtags_file}); pass step 1's folder, split and seed."
+        )
+    return images_dir, split
+
+
+def _check_names(chosen: list[str], known: list[str], flag: str, where: object) -> None:
+    """Refuse names in ``chosen`` that are not in ``known``."""
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        more = "..." if len(known) > 10 else ""
+        raise FiltagError(
+            f"{flag} {unknown} are not classes of {where}; choose among "
+            f"{known[:10]}{more}."
+        )
+
+
 def step3(args: argparse.Namespace) -> Path:
     """Step 3: rank each test image's classes by the tags of its active filters.
 
     One forward pass per test image gives the network's prediction and the
     filter activations; the rankings are counted for every k and q value. Each
-    class's results are written as soon as its images are done, so memory holds
-    one class at a time.
+    class's results are written as soon as its images are done (memory holds
+    one class at a time), with a checkpoint that ``--resume`` continues from.
 
     Args:
         args: filtags_file, k_q, images_dir, split, seed_rn, save_dir,
-            time_delta, batch_size, classes (None: step 1's values, all classes).
+            time_delta, batch_size, classes, resume (None: step 1's values,
+            all classes).
 
     Returns:
         The index ``-vars.pkl`` written (eval_files, k_q, classes, meta).
     """
-    from filtag import activations, data, evaluation, models
+    from filtag import data, evaluation
 
-    v2 = load_step_vars(
-        args.filtags_file, "TF", "--filtags-file", ["filTags_k", "filTags_q", "meta"]
-    )
-    meta2 = v2["meta"]
-    meta1 = _previous_meta(meta2, "step1", "--filtags-file", args.filtags_file)
-    k_q = args.k_q or meta2["k_q"]
-    absent = [value for value in k_q if value not in v2["filTags_k"]]
-    if absent:
-        raise FiltagError(
-            f"--k-q {absent} not in {args.filtags_file} (it has k_q {meta2['k_q']}); "
-            "choose among those or rerun step 2 with them."
-        )
-    images_dir = args.images_dir or Path(meta1["images_dir"])
-    classes = data.list_classes(images_dir)
-    if classes != meta2["class_names"]:
-        raise FiltagError(
-            f"--images-dir {images_dir} has other classes than step 1 read "
-            f"({args.filtags_file}); pass the images folder step 1 read."
-        )
+    source = load_tags_run(args.filtags_file, args.k_q, args.batch_size)
+    classes = source.meta2["class_names"]
     chosen = args.classes or classes
-    unknown = [name for name in chosen if name not in classes]
-    if unknown:
-        raise FiltagError(
-            f"--classes {unknown} are not classes of {images_dir}; choose among "
-            f"{classes[:10]}{'...' if len(classes) > 10 else ''}."
-        )
-    _check_same_network(meta1, meta1["model_path"], "--filtags-file")
-    model = models.load_network(
-        meta1["model_path"] or meta1["network"], meta1["weights"]
-    )
-    layers = models.select_layers(model, ",".join(meta1["layer_names"]))
-    spec = data.ImageSpec(
-        *meta1["image_size"], meta1["color_mode"], meta1["interpolation"]
-    )
-    probe = activations.FilterProbe(
-        model, layers, models.preprocess_function(meta1["preprocess"])
-    )
+    _check_names(chosen, classes, "--classes", args.filtags_file)
     class_index = {name: i for i, name in enumerate(classes)}
-    filters = meta1["filters_per_layer"]
-    tags = {
-        "k": _stacked_tags(v2["filTags_k"], k_q, class_index, filters),
-        "q": _stacked_tags(v2["filTags_q"], k_q, class_index, filters),
-    }
-    split_args = (
-        args.split or meta1["split"],
-        meta1["seed_rn"] if args.seed_rn is None else args.seed_rn,
-    )
+    tags = source.tags(class_index)
 
-    run = reserve_run(args.save_dir, "E", meta2["network"], args.time_delta)
+    run, state = _start(args, "E", source.meta2["network"])
     with run_logs(run):
         logger.info("step 3 run %s: %s", run.prefix, vars(args))
-        split = data.split_images(images_dir, *split_args)
-        if split_digest(split.train, split.test) != meta1["split_sha256"]:
-            raise FiltagError(
-                f"--images-dir {images_dir} with --split {split_args[0]} and --seed-rn "
-                f"{split_args[1]} gives another train/test split than step 1 used "
-                f"({args.filtags_file}); pass step 1's folder, split and seed."
-            )
-        results = [evaluation.ClassResults(name, k_q) for name in chosen]
-        images = [
-            (r, p)
-            for r, name in enumerate(chosen)
-            for p in split.test[class_index[name]]
-        ]
+        images_dir, split = _step1_split(args, source)
+        inputs = {
+            "filtags_file": str(args.filtags_file.resolve()),
+            "k_q": source.k_q,
+            "classes": list(chosen),
+            "images_dir": str(images_dir.resolve()),
+            "batch_size": args.batch_size,
+        }
+        _check_resumable(state, inputs, args.resume)
+        images = [(row, p) for row, name in enumerate(chosen)
+                  for p in split.test[class_index[name]]]  # fmt: skip
+        progress = _Step3Progress.restore(state, chosen, source.k_q)
         dataset = data.image_dataset(
-            [images_dir / p for _, p in images], spec, args.batch_size
+            [images_dir / p for _, p in images[progress.consumed :]],
+            source.spec,
+            args.batch_size,
+            progress.consumed,
         )
-        eval_files: list[str] = []
-        evaluated = 0
-        with logging_redirect_tqdm(), tqdm(total=len(images), unit="img") as bar:
+        with (
+            logging_redirect_tqdm(),
+            tqdm(total=len(images), initial=progress.consumed, unit="img") as bar,
+        ):
             for batch, index in dataset:
                 rows = [images[i][0] for i in index.numpy()]
-                evaluated += len(rows)
                 for i in index.numpy():
-                    results[images[i][0]].files.append(images[i][1])
+                    progress.results[images[i][0]].files.append(images[i][1])
                 evaluation.evaluate_batch(
-                    probe, batch, rows, classes, meta1["class_names"], tags,
-                    results, warn=not bar.n,
+                    source.probe, batch, rows, classes, source.meta1["class_names"],
+                    tags, progress.results, warn=not bar.n,
                 )  # fmt: skip
-                bar.update(int(index[-1]) + 1 - bar.n)
-                eval_files += _write_done(results, run, class_index, up_to=rows[-1])
-        eval_files += _write_done(results, run, class_index, up_to=len(results))
-        logger.info("evaluated %d of %d test images", evaluated, len(images))
+                progress.evaluated += len(rows)
+                progress.consumed = int(index[-1]) + 1
+                bar.update(progress.consumed - bar.n)
+                more = progress.consumed < len(images)
+                next_row = images[progress.consumed][0] if more else len(chosen)
+                if progress.write_done(run, class_index, next_row):
+                    write_checkpoint(run, {"inputs": inputs, **progress.state()})
+        progress.write_done(run, class_index, len(chosen))
+        logger.info("evaluated %d of %d test images", progress.evaluated, len(images))
         meta = {
             "step": "E",
+            **inputs,
             "run_id": run.run_id,
             "created_utc": _now(),
-            "filtags_file": str(args.filtags_file.resolve()),
-            "k_q": list(k_q),
-            "classes": list(chosen),
-            "network": meta2["network"],
+            "network": source.meta2["network"],
             "class_names": classes,
-            "images_dir": str(images_dir.resolve()),
-            "split": split_args[0],
-            "seed_rn": split_args[1],
-            "images_evaluated": evaluated,
-            "images_skipped": len(images) - evaluated,
+            "split": source.meta1["split"] if args.split is None else args.split,
+            "seed_rn": source.meta1["seed_rn"]
+            if args.seed_rn is None
+            else args.seed_rn,
+            "images_evaluated": progress.evaluated,
+            "images_skipped": len(images) - progress.evaluated,
             "versions": package_versions(),
-            "step2": meta2,
+            "step2": source.meta2,
         }
         variables = {
-            "eval_files": eval_files,
-            "k_q": list(k_q),
+            "eval_files": progress.eval_files,
+            "k_q": source.k_q,
             "classes": list(chosen),
             "meta": meta,
         }
         header = f"filtag step 3 (evaluation), run {run.prefix}"
-        return write_vars(run.vars_path, variables, header)
+        write_vars(run.vars_path, variables, header)
+        run.path("checkpoint.pkl").unlink(missing_ok=True)
+        return run.vars_path
 
 
-def _write_done(
-    results: list, run: Run, class_index: dict[str, int], up_to: int
-) -> list[str]:
-    """Write the class files of ``results[:up_to]`` not written yet; free them.
+@dataclass
+class _Step3Progress:
+    """Step 3's state between batches: what a checkpoint saves.
 
-    Returns:
-        The names of the files written, ``<prefix>-varsX.pkl``, X = class index.
+    Attributes:
+        results: per chosen class, its results so far (None once written).
+        eval_files: the class files written, in order.
+        consumed: test images read so far (the next one's position).
+        evaluated: test images decoded and evaluated so far.
     """
-    written = []
-    for row in range(up_to):
-        result = results[row]
-        if result is None:
-            continue
-        path = run.path(f"vars{class_index[result.name]}.pkl")
-        header = f"filtag step 3, class {result.name}"
-        write_vars(path, result.variables(), header, info=False)
-        written.append(path.name)
-        results[row] = None
-    return written
+
+    results: list
+    eval_files: list[str] = field(default_factory=list)
+    consumed: int = 0
+    evaluated: int = 0
+
+    @classmethod
+    def restore(cls, state: dict | None, chosen: list[str], k_q: list[int]):
+        """Return the progress saved in ``state``, or a fresh one."""
+        from filtag.evaluation import ClassResults
+
+        results = [ClassResults(name, k_q) for name in chosen]
+        if state is None:
+            return cls(results)
+        for row, saved in state["partial"].items():
+            results[row] = ClassResults(**saved)
+        for row in range(state["written"]):
+            results[row] = None
+        return cls(results, state["eval_files"], state["consumed"], state["evaluated"])
+
+    def state(self) -> dict[str, Any]:
+        """Return the plain-data state for a checkpoint."""
+        written = sum(result is None for result in self.results)
+        partial = {
+            row: dataclasses.asdict(result)
+            for row, result in enumerate(self.results)
+            if result is not None and result.files
+        }
+        return {
+            "partial": partial,
+            "written": written,
+            "eval_files": self.eval_files,
+            "consumed": self.consumed,
+            "evaluated": self.evaluated,
+        }
+
+    def write_done(self, run: Run, class_index: dict[str, int], up_to: int) -> bool:
+        """Write the class files of rows below ``up_to`` not written yet.
+
+        Returns:
+            True when a file was written.
+        """
+        wrote = False
+        for row in range(up_to):
+            result = self.results[row]
+            if result is None:
+                continue
+            path = run.path(f"vars{class_index[result.name]}.pkl")
+            header = f"filtag step 3, class {result.name}"
+            write_vars(path, result.variables(), header, info=False)
+            self.eval_files.append(path.name)
+            self.results[row] = None
+            wrote = True
+        return wrote
 
 
 #: Step 4's variants: the variable suffix, and the title of its tables.
@@ -513,12 +696,7 @@ def step4(args: argparse.Namespace) -> Path:
             "choose among those or rerun step 3 with them."
         )
     chosen = args.classes_img or v3["classes"]
-    unknown = [name for name in chosen if name not in v3["classes"]]
-    if unknown:
-        raise FiltagError(
-            f"--classes-img {unknown} were not evaluated in {args.eval_file}; choose "
-            f"among {v3['classes'][:10]}{'...' if len(v3['classes']) > 10 else ''}."
-        )
+    _check_names(chosen, v3["classes"], "--classes-img", args.eval_file)
     by_class = _load_class_files(args.eval_file, v3)
     top1 = {name: [y[0][0] for y in by_class[name]["y"]] for name in chosen}
     run = reserve_run(args.save_dir, "HR", v3["meta"]["network"], args.time_delta)

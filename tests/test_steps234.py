@@ -241,7 +241,7 @@ def test_missing_values_and_unknown_classes(chain, tmp_path: Path) -> None:
     text = _fails(step3, "--filtags-file", chain["step2"], "--classes", "Bag,Cat", *out)
     assert "--classes ['Cat'] are not classes of" in text
     text = _fails(step4, "--eval-file", chain["step3"], "--classes-img", "Hat", *out)
-    assert "--classes-img ['Hat'] were not evaluated" in text
+    assert "--classes-img ['Hat'] are not classes of" in text
     text = _fails(step2, *out)
     assert "argument --activations-file is required" in text
 
