@@ -737,3 +737,72 @@ def step4(args: argparse.Namespace) -> Path:
         print(rate_tables("Total (pooled over all images)", totals))
         header = f"filtag step 4 (hit rates), run {run.prefix}"
         return write_vars(run.vars_path, variables, header)
+
+
+def si_eval(args: argparse.Namespace) -> Path:
+    """Explain images by the tags of their active filters, under one rule.
+
+    With ``args.image``: that one file, in full (top-5, ranking, per layer the
+    active filters and their tags). Otherwise: every test image of
+    ``args.class_name`` (step 1's split), one row each.
+
+    Args:
+        args: filtags_file, kind, value, class_name or image, images_dir,
+            split, seed_rn, batch_size, html, save_dir, time_delta.
+
+    Returns:
+        The ``-results.txt`` written (and ``-explanation.html`` with html).
+    """
+    from filtag import data, explain
+
+    source = load_tags_run(args.filtags_file, None, args.batch_size)
+    values = source.v2[f"filTags_{args.kind}"]
+    value = (
+        args.value if args.value is not None else (5 if 5 in values else min(values))
+    )
+    if value not in values:
+        raise FiltagError(
+            f"--value {value} is not a {args.kind} value of {args.filtags_file}; "
+            f"choose among {sorted(values)}."
+        )
+    classes = source.meta2["class_names"]
+    if args.image is None and args.class_name is None:
+        raise FiltagError("pass --class-name NAME or --image FILE to explain.")
+    run = reserve_run(args.save_dir, "SI", source.meta2["network"], args.time_delta)
+    with run_logs(run):
+        logger.info("si-eval run %s: %s", run.prefix, vars(args))
+        if args.image is not None:
+            if data.load_image(str(args.image), source.spec) is None:
+                raise FiltagError(f"--image {args.image} cannot be read as an image.")
+            names, paths = [str(args.image)], [args.image]
+        else:
+            _check_names([args.class_name], classes, "--class-name", args.filtags_file)
+            images_dir, split = _step1_split(args, source)
+            names = split.test[classes.index(args.class_name)]
+            paths = [images_dir / name for name in names]
+        explanations = []
+        for batch, index in data.image_dataset(paths, source.spec, args.batch_size):
+            acts, outputs = source.probe(batch)
+            explanations += explain.explain_batch(
+                [names[i] for i in index.numpy()],
+                [np.asarray(a, np.float64) for a in source.probe.split_layers(acts)],
+                outputs,
+                values[value],
+                (args.kind, value),
+                classes,
+                source.meta1["class_names"],
+                source.meta1["layer_names"],
+            )
+        rule = (args.kind, value)
+        if args.image is not None:
+            text = explain.image_text(explanations[0], rule)
+            if args.html:
+                page = explain.image_html(
+                    explanations[0], rule, args.image.read_bytes()
+                )
+                atomic_write_text(run.path("explanation.html"), page)
+        else:
+            text = explain.class_table(explanations, rule)
+        atomic_write_text(run.path("results.txt"), text + "\n")
+        print(text)
+        return run.path("results.txt")
