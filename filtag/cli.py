@@ -339,7 +339,9 @@ def run_logs(run: Run) -> Iterator[None]:
         ("info.log", logging.DEBUG),
         ("warnings.log", logging.WARNING),
     ):
-        handler = logging.FileHandler(run.path(suffix), encoding="utf-8")
+        handler = logging.FileHandler(
+            run.path(suffix), encoding="utf-8", errors="backslashreplace"
+        )
         handler.setLevel(level)
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         logger.addHandler(handler)

@@ -64,6 +64,7 @@ class ImageSplit:
             with ``/`` separators, sorted.
         test: per class, the test images, same form.
         rejected: files that are not images (relative paths), with the reason.
+        hidden: hidden files skipped (relative paths).
     """
 
     images_dir: Path
@@ -71,6 +72,7 @@ class ImageSplit:
     train: list[list[str]]
     test: list[list[str]]
     rejected: dict[str, str] = field(default_factory=dict)
+    hidden: list[str] = field(default_factory=list)
 
     def files(self, part: str) -> tuple[list[str], np.ndarray]:
         """Return the files of ``part`` ("train" or "test") and their class indices.
@@ -122,7 +124,9 @@ def _identify(path: Path) -> str | None:
     return None
 
 
-def find_images(class_dir: Path, images_dir: Path) -> tuple[list[str], dict[str, str]]:
+def find_images(
+    class_dir: Path, images_dir: Path
+) -> tuple[list[str], dict[str, str], list[str]]:
     """Find the image files below ``class_dir``, by content.
 
     Args:
@@ -130,18 +134,16 @@ def find_images(class_dir: Path, images_dir: Path) -> tuple[list[str], dict[str,
         images_dir: the folder paths are made relative to.
 
     Returns:
-        (images, rejected): images as sorted relative paths with ``/``
+        (images, rejected, hidden): images as sorted relative paths with ``/``
         separators; rejected maps the relative path of every other non-hidden
-        file to the reason.
+        file to the reason; hidden lists the hidden files skipped.
     """
-    candidates = []
+    candidates, hidden = [], []
     for root, dirs, files in os.walk(class_dir):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        hidden += [Path(root, d) for d in dirs if d.startswith(".")]
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
-            if name.startswith("."):
-                logger.info("skipped hidden file %s", Path(root, name))
-            else:
-                candidates.append(Path(root, name))
+            (hidden if name.startswith(".") else candidates).append(Path(root, name))
     with ThreadPoolExecutor(max_workers=8) as pool:
         reasons = list(pool.map(_identify, candidates))
     images, rejected = [], {}
@@ -151,7 +153,11 @@ def find_images(class_dir: Path, images_dir: Path) -> tuple[list[str], dict[str,
             images.append(rel)
         else:
             rejected[rel] = reason
-    return sorted(images), rejected
+    return (
+        sorted(images),
+        rejected,
+        [p.relative_to(images_dir).as_posix() for p in hidden],
+    )
 
 
 def n_test_images(n: int, split: float) -> int:
@@ -198,9 +204,12 @@ def split_images(images_dir: Path, split: float, seed: int) -> ImageSplit:
     classes = list_classes(images_dir)
     result = ImageSplit(images_dir, classes, [], [])
     for name in classes:
-        images, rejected = find_images(images_dir / name, images_dir)
+        images, rejected, hidden = find_images(images_dir / name, images_dir)
         for rel, reason in rejected.items():
             logger.warning("skipped %s: %s", images_dir / rel, reason)
+        for rel in hidden:
+            logger.info("skipped hidden %s", images_dir / rel)
+        result.hidden += hidden
         if not images:
             logger.warning("class %r has no image files in %s", name, images_dir / name)
         result.rejected.update(rejected)
@@ -213,8 +222,32 @@ def split_images(images_dir: Path, split: float, seed: int) -> ImageSplit:
 # ------------------------------------------------------------------------ decoding
 
 
+#: Pillow modes of the colour modes, and resampling filters of the interpolations.
+PIL_MODES = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
+RESAMPLING = {name: getattr(Image.Resampling, name.upper()) for name in INTERPOLATIONS}
+
+
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """Return a 16- or 32-bit grayscale image scaled to 8 bits (others unchanged).
+
+    Pillow's own conversion clips such values at 255, and ``keras.utils.load_img``
+    wraps them around; a 16-bit image keeps its look when divided by 256.
+    """
+    if img.mode not in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return img
+    values = np.asarray(img, np.float64)
+    top = 65535.0 if img.mode.startswith("I;16") or values.max() > 255 else 255.0
+    return Image.fromarray(
+        np.clip(values * (255.0 / top), 0, 255).astype(np.uint8), "L"
+    )
+
+
 def load_image(path: str, spec: ImageSpec) -> np.ndarray | None:
-    """Read one image as ``keras.utils.load_img`` does (Pillow, then resize).
+    """Read one image as ``keras.utils.load_img`` does (Pillow, convert, resize).
+
+    16-bit images are scaled to 8 bits first. Pillow's pixel limit
+    (``PIL.Image.MAX_IMAGE_PIXELS``, about 179 million pixels for an error)
+    guards against decompression bombs: a larger image is skipped.
 
     Args:
         path: the image file.
@@ -224,21 +257,22 @@ def load_image(path: str, spec: ImageSpec) -> np.ndarray | None:
         uint8 array, shape (spec.height, spec.width, spec.channels), or None
         when the file cannot be decoded (the reason is logged as a warning).
     """
-    import keras
-
     try:
-        img = keras.utils.load_img(
-            path,
-            color_mode=spec.color_mode,
-            target_size=(spec.height, spec.width),
-            interpolation=spec.interpolation,
-        )
-        return keras.utils.img_to_array(img, dtype="uint8")
-    except Exception as exc:
+        with Image.open(path) as img:
+            img = _eight_bit(img)
+            if img.mode != PIL_MODES[spec.color_mode]:
+                img = img.convert(PIL_MODES[spec.color_mode])
+            if img.size != (spec.width, spec.height):
+                img = img.resize(
+                    (spec.width, spec.height), RESAMPLING[spec.interpolation]
+                )
+            array = np.asarray(img, np.uint8)
+    except Exception as exc:  # any broken image is skipped, not fatal
         logger.warning(
             "skipped %s: cannot decode (%s: %s)", path, type(exc).__name__, exc
         )
         return None
+    return array[..., None] if array.ndim == 2 else array
 
 
 def image_dataset(

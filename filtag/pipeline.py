@@ -205,10 +205,11 @@ def step1(args: argparse.Namespace) -> Path:
             )
         skipped = int((expected - counts).sum())
         logger.info(
-            "read %d train images; skipped %d broken and %d non-image files",
+            "read %d train images; skipped %d broken, %d non-image and %d hidden files",
             int(counts.sum()),
             skipped,
             len(split.rejected),
+            len(split.hidden),
         )
         meta = {
             **inputs,
@@ -219,6 +220,7 @@ def step1(args: argparse.Namespace) -> Path:
             },
             "skipped_broken": skipped,
             "skipped_not_images": dict(split.rejected),
+            "skipped_hidden": len(split.hidden),
             "versions": package_versions(),
         }
         variables: dict[str, Any] = {

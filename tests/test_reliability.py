@@ -141,3 +141,123 @@ def test_resume_refuses_other_inputs_and_finished_runs(
     err = capsys.readouterr().err
     assert "split was 0.5 in the interrupted run but is 0.2 now" in err
     assert len([line for line in err.splitlines() if line.startswith("ERROR")]) == 1
+
+
+# ------------------------------------------------------------------ bad images
+
+
+def _bomb_png(path: Path, side: int = 20_000) -> None:
+    """A PNG whose header claims side x side pixels (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (side + 1) * 4)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows)
+        + chunk(b"IEND", b"")
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory) -> Path:
+    """A folder of every kind of odd file; see docs/RELIABILITY.md."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("zoo") / "images"
+    formats, broken = root / "formats", root / "broken"
+    formats.mkdir(parents=True)
+    broken.mkdir()
+    (root / "empty").mkdir()
+    gradient = np.tile(np.arange(0, 256, 8, dtype=np.uint8), (32, 1))
+    Image.fromarray(gradient).convert("CMYK").save(formats / "cmyk.jpg", quality=95)
+    Image.fromarray(gradient.astype(np.uint16) * 257).save(formats / "deep16.png")
+    Image.fromarray(gradient).convert("P").save(formats / "palette.png")
+    Image.fromarray(gradient).convert("RGBA").save(formats / "rgba.png")
+    Image.fromarray(gradient).save(formats / "gray.jpg", quality=95)
+    Image.fromarray(gradient).save(formats / "rgb_named.txt", format="PNG")
+    Image.fromarray(gradient).save(os.fsdecode(bytes(formats) + b"/caf\xe9.png"))
+    Image.fromarray(gradient).save(formats / ".hidden.png")
+    os.symlink("..", formats / "loop")  # a folder link back up: not followed
+    Image.fromarray(gradient).save(broken / "whole.png")
+    jpeg = (formats / "gray.jpg").read_bytes()
+    (broken / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 3])
+    png = (formats / "palette.png").read_bytes()
+    (broken / "truncated.png").write_bytes(png[: len(png) - 30])
+    (broken / "zero.png").write_bytes(b"")
+    (broken / "text.jpg").write_text("not an image\n")
+    _bomb_png(broken / "bomb.png")
+    os.symlink("selfloop.png", broken / "selfloop.png")  # a link loop
+    return root
+
+
+def test_odd_formats_are_read_correctly(zoo: Path) -> None:
+    from filtag import data
+
+    spec = data.ImageSpec(32, 32, "grayscale")
+    gradient = np.tile(np.arange(0, 256, 8, dtype=np.uint8), (32, 1))
+    for name in ("deep16.png", "palette.png", "rgba.png", "rgb_named.txt"):
+        image = data.load_image(str(zoo / "formats" / name), spec)
+        np.testing.assert_array_equal(image[..., 0], gradient, err_msg=name)
+    for name in ("cmyk.jpg", "gray.jpg"):  # lossy: close, not equal
+        image = data.load_image(str(zoo / "formats" / name), spec)
+        assert np.abs(image[..., 0].astype(int) - gradient).max() <= 8, name
+    rgb = data.load_image(
+        str(zoo / "formats" / "deep16.png"), data.ImageSpec(16, 16, "rgb")
+    )
+    assert rgb.shape == (16, 16, 3) and rgb[0, 1, 0] == 24  # nearest: column 3 of 32
+
+
+def test_a_run_survives_every_bad_file(
+    zoo: Path, default_files, tmp_path: Path
+) -> None:
+    path, _ = run_script(
+        step1, "--network", default_files.model, "--images-dir", zoo,
+        "--class-names", default_files.class_names, "--save-dir", tmp_path,
+    )  # fmt: skip
+    v = load_vars(path)
+    meta = v["meta"]
+    assert v["labels_id"] == {0: "broken", 1: "empty", 2: "formats"}
+    rejected = meta["skipped_not_images"]
+    assert sorted(rejected) == [
+        "broken/selfloop.png",  # a link loop
+        "broken/text.jpg",
+        "broken/truncated.jpg",  # cut inside its header
+        "broken/zero.png",
+    ]
+    assert (
+        rejected["broken/text.jpg"]
+        == rejected["broken/zero.png"]
+        == "not an image file"
+    )
+    assert "unreadable" in rejected["broken/selfloop.png"]
+    assert "unreadable" in rejected["broken/truncated.jpg"]
+    assert meta["skipped_hidden"] == 1
+    # broken/: whole.png, truncated.png and bomb.png have image headers; one is
+    # a test image; of the 2 train images only whole.png decodes.
+    train_broken = [p for p in v["train_filenames"] if p.startswith("broken/")]
+    assert meta["images_per_class"]["broken"] == int("broken/whole.png" in train_broken)
+    assert meta["skipped_broken"] == len(train_broken) - int(
+        "broken/whole.png" in train_broken
+    )
+    assert meta["images_per_class"]["empty"] == 0
+    assert np.isnan(v["filter_act_1"][0]).all()  # the empty class
+    formats = sorted(p for p in v["train_filenames"] + v["test_filenames"]
+                     if p.startswith("formats/"))  # fmt: skip
+    assert len(formats) == 7 and "formats/caf\udce9.png" in formats
+    assert meta["images_per_class"]["formats"] == 6
+    warnings = Path(str(path).replace("-vars.pkl", "-warnings.log")).read_text()
+    for name in train_broken:
+        if name != "broken/whole.png":
+            assert f"{name}: cannot decode" in warnings
+    assert "broken/text.jpg: not an image file" in warnings
+    assert "class 'empty' has no image files" in warnings
+    info = Path(str(path).replace("-vars.pkl", "-info.log")).read_text()
+    assert (
+        "skipped hidden" in info
+        and f"{meta['skipped_broken']} broken, 4 non-image" in info
+    )
