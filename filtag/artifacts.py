@@ -304,7 +304,26 @@ class SafeUnpickler(pickle.Unpickler):
                 f"refused global '{module}.{name}': filtag files hold only builtin "
                 "containers and numpy arrays"
             )
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1
+        if (module, name) == ("numpy", "dtype"):
+            return _plain_dtype
         return super().find_class(module, name)
+
+
+def _latin1(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` only as numpy pickles use it: array bytes as latin-1."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise UnsafePickleError(f"refused _codecs.encode(..., {encoding!r})")
+    return text.encode("latin1")
+
+
+def _plain_dtype(spec: Any, *args: Any) -> np.dtype:
+    """``numpy.dtype`` without object dtypes (raw bytes must never become pointers)."""
+    dtype = np.dtype(spec, *args)
+    if dtype.hasobject:
+        raise UnsafePickleError(f"refused numpy dtype {dtype}: it holds Python objects")
+    return dtype
 
 
 def safe_load(f: BinaryIO) -> Any:
@@ -462,18 +481,7 @@ def load_vars(vars_path: str | Path) -> dict[str, Any]:
         ) from None
     except ArtifactError:
         raise
-    except (
-        pickle.UnpicklingError,
-        EOFError,
-        ValueError,
-        TypeError,
-        AttributeError,
-        IndexError,
-        KeyError,
-        OverflowError,
-        MemoryError,
-        RecursionError,
-    ) as exc:
+    except Exception as exc:  # malformed data raises anything; none of it runs code
         raise ArtifactError(
             f"{vars_path} is truncated or not a filtag file ({type(exc).__name__}: "
             f"{exc}); pass a -vars.pkl written by a filtag step."

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -84,6 +85,8 @@ def test_fraction(value: Any) -> float:
 
 def path(value: Any) -> Path:
     """A file or folder path."""
+    if not isinstance(value, str | os.PathLike) or not str(value).strip():
+        raise argparse.ArgumentTypeError(f"expected a path; Received: {value!r}")
     return Path(value).expanduser()
 
 
