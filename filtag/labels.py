@@ -6,8 +6,9 @@ in Keras output order, one ``wnid, name`` per line, e.g. ``n01440764, tench``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from filtag.errors import FiltagError
 
@@ -86,3 +87,240 @@ def output_class_names(
         f"the model has {n_outputs} outputs but there are {len(folder_classes)} class "
         "folders; pass --class-names FILE with one name per output, in output order."
     )
+
+
+# ---------------------------------------------------------------- decoding labels
+
+#: The top-level ``meta`` entries of steps 1-4 that list class labels.
+META_LABEL_KEYS = ("class_names", "classes", "classes_img")
+
+#: The ``meta`` entries that hold the meta of the step before.
+EARLIER_META_KEYS = ("step1", "step2", "step3")
+
+
+def _rename_tags(tags: dict, rename: Callable[[str], str]) -> dict:
+    """``{value: [[label] per filter] per layer}`` with every label renamed."""
+    return {
+        value: [
+            [[rename(label) for label in on_filter] for on_filter in layer]
+            for layer in layers
+        ]
+        for value, layers in tags.items()
+    }
+
+
+def _rename_pairs(per_image: list, rename: Callable[[str], str]) -> list:
+    """``[[(label, number)] per image]`` with every label renamed."""
+    return [[(rename(label), number) for label, number in pairs] for pairs in per_image]
+
+
+def _rename_rankings(rankings: dict, rename: Callable[[str], str]) -> dict:
+    """``{value: [[(label, count)] per image]}`` with every label renamed."""
+    return {value: _rename_pairs(images, rename) for value, images in rankings.items()}
+
+
+def _rename_keys(by_label: dict, rename: Callable[[str], str]) -> dict:
+    """``{label: x}`` with every key renamed, in the same order."""
+    return {rename(label): value for label, value in by_label.items()}
+
+
+def _rename_list(label_list: list, rename: Callable[[str], str]) -> list:
+    """``[label]`` with every label renamed."""
+    return [rename(label) for label in label_list]
+
+
+def _rename_meta(meta: Any, rename: Callable[[str], str]) -> Any:
+    """A copy of ``meta`` with its top-level label lists renamed.
+
+    The metas of earlier steps inside it stay as those steps wrote them.
+    """
+    if not isinstance(meta, dict):
+        return meta
+    return {
+        key: _rename_list(value, rename) if key in META_LABEL_KEYS else value
+        for key, value in meta.items()
+    }
+
+
+#: How each variable of steps 2-4 holds class labels (see README, "Variables").
+_RENAMERS: dict[str, Callable[[Any, Callable[[str], str]], Any]] = {
+    "filTags_k": _rename_tags,
+    "filTags_q": _rename_tags,
+    "y": _rename_pairs,
+    **dict.fromkeys(("y_k", "y_k_ll", "y_q", "y_q_ll"), _rename_rankings),
+    "class_images_dict": _rename_keys,
+    "classes": _rename_list,
+    **dict.fromkeys(("hit_k", "hit_q", "hit_k_ll", "hit_q_ll"), _rename_keys),
+    "meta": _rename_meta,
+}
+
+
+def rename_labels(
+    variables: Mapping[str, Any], rename: Callable[[str], str]
+) -> dict[str, Any]:
+    """Return a step file's variables with every class label passed through ``rename``.
+
+    Labels are renamed in step 2's ``filTags_k``/``filTags_q``; step 3's ``y``,
+    ``y_k``, ``y_k_ll``, ``y_q``, ``y_q_ll``, ``class_images_dict`` keys (a
+    per-class file) and ``classes`` (the index); step 4's ``hit_*`` keys; and
+    the top-level ``class_names``, ``classes`` and ``classes_img`` of ``meta``.
+    Other variables, probabilities, counts, paths and order stay as they are.
+
+    Args:
+        variables: name -> value, as :func:`filtag.artifacts.load_vars` returns.
+        rename: label -> new label.
+
+    Returns:
+        name -> value, same names in the same order (containers are new, the
+        other values shared with ``variables``).
+    """
+    return {
+        name: _RENAMERS[name](value, rename) if name in _RENAMERS else value
+        for name, value in variables.items()
+    }
+
+
+def meta_labels(meta: Any) -> list[str]:
+    """Return every label that a step's ``meta`` (and the metas inside it) lists.
+
+    A meta that holds a ``label_mapping`` (a decoded file) lists its own labels
+    decoded but keeps its earlier steps' metas as written; their labels are
+    translated through that mapping, so all labels are in the meta's naming.
+
+    Args:
+        meta: a ``meta`` dict of steps 1-4 (anything else lists no label).
+
+    Returns:
+        labels in first-seen order, repeats possible: the meta's
+        :data:`META_LABEL_KEYS` lists, then its earlier steps' labels.
+    """
+    if not isinstance(meta, dict):
+        return []
+    found = [
+        label
+        for key in META_LABEL_KEYS
+        if isinstance(meta.get(key), list)
+        for label in meta[key]
+    ]
+    translate = meta.get("label_mapping") or {}
+    for key in EARLIER_META_KEYS:
+        found += [translate.get(label, label) for label in meta_labels(meta.get(key))]
+    return found
+
+
+def file_labels(variables: Mapping[str, Any]) -> list[str]:
+    """Return every class label of a step 2-4 file, in first-seen order, unique.
+
+    The labels of its variables (as :func:`rename_labels` sees them) and of its
+    meta chain (:func:`meta_labels`): for step 2-4 files of filtag these are all
+    the class folders and all the model's output names, so one decoding of them
+    serves every file of a run, and step 3's per-class files too.
+    """
+    seen: dict[str, None] = {}
+
+    def record(label: str) -> str:
+        seen[label] = None
+        return label
+
+    rename_labels(variables, record)
+    for label in meta_labels(variables.get("meta")):
+        record(label)
+    return list(seen)
+
+
+def decode_names(
+    labels: Iterable[str], mapping: Mapping[str, str]
+) -> tuple[dict[str, str], set[str]]:
+    """Return a one-to-one decoding of ``labels`` through ``mapping``.
+
+    Each label becomes ``mapping[label]``; a label the mapping lacks stays as it
+    is. When several labels would get the same name, each of them whose name is
+    not its own label is named ``"<name> (<label>)"`` instead (the ImageNet file
+    ``decoding_wnids.txt`` names n02012849 and n03126707 both ``crane``: they
+    become ``crane (n02012849)`` and ``crane (n03126707)``), so rankings never
+    hold two classes of the same name.
+
+    Args:
+        labels: the labels to decode (repeats are ignored).
+        mapping: label -> name, e.g. :func:`read_mapping`.
+
+    Returns:
+        ``(table, unknown)``: table = {label: name} for every label, one to one,
+        in first-seen order; unknown = the labels ``mapping`` lacks.
+
+    Raises:
+        FiltagError: two labels still share a name, e.g. ``a`` and ``b`` both
+            mapped to ``x`` while ``c`` is mapped to ``x (a)``.
+    """
+    table = {label: mapping.get(label, label) for label in labels}
+    unknown = {label for label in table if label not in mapping}
+    by_name: dict[str, list[str]] = {}
+    for label, name in table.items():
+        by_name.setdefault(name, []).append(label)
+    for name, sharing in by_name.items():
+        if len(sharing) > 1:
+            for label in sharing:
+                if label != name:
+                    table[label] = f"{name} ({label})"
+    owner: dict[str, str] = {}
+    for label, name in table.items():
+        if owner.setdefault(name, label) != label:
+            raise FiltagError(
+                f"labels {owner[name]!r} and {label!r} would both be named {name!r}; "
+                "expected one name per label; give them different names."
+            )
+    return table, unknown
+
+
+def decode_step_vars(
+    variables: Mapping[str, Any], table: Mapping[str, str]
+) -> dict[str, Any]:
+    """Return a step file's variables with every label replaced by ``table[label]``.
+
+    Args:
+        variables: name -> value of a step 2-4 file (or a step-3 per-class file).
+        table: label -> name, from :func:`decode_names`, holding every label of
+            ``variables``.
+
+    Returns:
+        As :func:`rename_labels`.
+
+    Raises:
+        FiltagError: a label of ``variables`` is not in ``table`` (a step-3
+            per-class file naming a class that its index does not know).
+    """
+
+    def rename(label: str) -> str:
+        if label not in table:
+            raise FiltagError(
+                f"label {label!r} is not among the {len(table)} labels of the run; "
+                "expected files of one run; pass a complete, unaltered file set."
+            )
+        return table[label]
+
+    return rename_labels(variables, rename)
+
+
+def compose_label_mapping(
+    previous: Mapping[str, str], table: Mapping[str, str]
+) -> dict[str, str]:
+    """Return {original label: current name} after one more decoding.
+
+    Args:
+        previous: the file's own ``meta["label_mapping"]`` ({original label:
+            name} of an earlier decoding; empty for a file never decoded).
+        table: this decoding, {label in the file: new name}.
+
+    Returns:
+        {original label: new name} for every original label whose name is not
+        the label itself, so the original class folders and output names
+        always translate to the current names in one lookup.
+    """
+    composed = {label: table.get(name, name) for label, name in previous.items()}
+    renamed_before = set(previous.values())
+    composed.update(
+        (label, name)
+        for label, name in table.items()
+        if label not in renamed_before and label != name
+    )
+    return {label: name for label, name in composed.items() if label != name}
