@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from filtag import __version__
+from filtag import __version__, export
 from filtag.artifacts import (
     Run,
     atomic_write_text,
@@ -308,6 +308,7 @@ def step2(args: argparse.Namespace) -> Path:
             "step1": meta1,
         }
         variables = {"filTags_k": filtags_k, "filTags_q": filtags_q, "meta": meta}
+        export.write_exports(run.vars_path, variables)  # -tags.csv, -tags.json
         header = f"filtag step 2 (filter tags), run {run.prefix}"
         return write_vars(run.vars_path, variables, header)
 
@@ -367,6 +368,16 @@ class TagsRun:
     @property
     def meta2(self) -> dict[str, Any]:
         return self.v2["meta"]
+
+    def decoded(self, labels: list[str]) -> list[str]:
+        """Return ``labels`` as a labdecode'd step-2 file names them (or unchanged)."""
+        mapping = self.meta2.get("label_mapping") or {}
+        return [mapping.get(label, label) for label in labels]
+
+    @property
+    def output_names(self) -> list[str]:
+        """The names of the network's outputs, as the step-2 file names classes."""
+        return self.decoded(self.meta1["class_names"])
 
     def tags(self, class_index: dict[str, int]) -> dict[str, dict[int, np.ndarray]]:
         """Return {kind: {value: stacked tag matrix}} for the chosen values."""
@@ -434,7 +445,7 @@ def _step1_split(args: argparse.Namespace, source: TagsRun):
     images_dir = args.images_dir or Path(meta1["images_dir"])
     split_fraction = args.split or meta1["split"]
     seed = meta1["seed_rn"] if args.seed_rn is None else args.seed_rn
-    if data.list_classes(images_dir) != source.meta2["class_names"]:
+    if source.decoded(data.list_classes(images_dir)) != source.meta2["class_names"]:
         raise FiltagError(
             f"--images-dir {images_dir} has other classes than step 1 read "
             f"({args.filtags_file}); pass the images folder step 1 read."
@@ -515,7 +526,7 @@ def step3(args: argparse.Namespace) -> Path:
                 for i in index.numpy():
                     progress.results[images[i][0]].files.append(images[i][1])
                 evaluation.evaluate_batch(
-                    source.probe, batch, rows, classes, source.meta1["class_names"],
+                    source.probe, batch, rows, classes, source.output_names,
                     tags, progress.results, warn=not bar.n,
                 )  # fmt: skip
                 progress.evaluated += len(rows)
@@ -549,6 +560,7 @@ def step3(args: argparse.Namespace) -> Path:
             "classes": list(chosen),
             "meta": meta,
         }
+        export.write_exports(run.vars_path, variables)  # -rankings.csv
         header = f"filtag step 3 (evaluation), run {run.prefix}"
         write_vars(run.vars_path, variables, header)
         run.path("checkpoint.pkl").unlink(missing_ok=True)
@@ -792,7 +804,7 @@ def si_eval(args: argparse.Namespace) -> Path:
                 values[value],
                 (args.kind, value),
                 classes,
-                source.meta1["class_names"],
+                source.output_names,
                 source.meta1["layer_names"],
             )
         rule = (args.kind, value)

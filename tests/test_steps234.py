@@ -293,3 +293,37 @@ def test_all_steps_on_efficientnet_lite0_imagenet(lite0_chain) -> None:
     assert jeep["class_images_dict"] == {"n03594945": ["n03594945/imagenet_06_609.jpg"]}
     assert jeep["y"][0][0][0] in imagenet_wnids()  # the network's prediction, a wnid
     assert v4["meta"]["images"] == 1 and v4["totalhit_k"][0][10] in (0.0, 1.0)
+
+
+def test_step3_takes_a_decoded_step2_file(lite0_chain, tmp_path: Path) -> None:
+    labdecode = importlib.import_module("labdecode")
+    decoded, _ = _run(
+        labdecode, "--vars-file", lite0_chain["step2"], "--save-dir", tmp_path
+    )
+    index, _ = _run(step3, "--filtags-file", decoded, "--save-dir", tmp_path)
+    v3 = load_vars(index)
+    files = [load_vars(index.parent / f) for f in v3["eval_files"]]
+    (jeep,) = [f for f in files if f["y"]]
+    assert list(jeep["class_images_dict"]) == ["jeep"]
+    assert jeep["y"][0][0][0] in load_vars(decoded)["meta"]["class_names"] + [
+        name for name in load_vars(decoded)["meta"]["label_mapping"].values()
+    ]
+    assert not any(name.startswith("n0") for name, _ in jeep["y_k"][0][0])
+    original = load_vars(lite0_chain["step3"])
+    (first,) = [
+        f
+        for f in (
+            load_vars(lite0_chain["step3"].parent / n) for n in original["eval_files"]
+        )
+        if f["y"]
+    ]
+    assert [c for _, c in jeep["y_k"][5][0]] == [c for _, c in first["y_k"][5][0]]
+
+
+def test_exports_lie_beside_the_pickles(default_chain) -> None:
+    for step, names in (
+        ("step2", ("-tags.csv", "-tags.json")),
+        ("step3", ("-rankings.csv",)),
+    ):
+        for suffix in names:
+            assert Path(str(default_chain[step]).replace("-vars.pkl", suffix)).is_file()
