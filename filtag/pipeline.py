@@ -324,7 +324,7 @@ def _check_same_network(meta1: dict[str, Any], flag: str) -> None:
 
 
 def _stacked_tags(
-    filtags: dict, values: list[int], class_index: dict[str, int], filters: list[int]
+    filtags: dict, values: list[int], class_index: dict[str, int], source: TagsRun
 ) -> dict[int, np.ndarray]:
     """Return {value: float32 (total filters, n_classes)} matrices of step 2's tags.
 
@@ -333,14 +333,16 @@ def _stacked_tags(
     """
     from filtag import evaluation
 
+    filters = source.meta1["filters_per_layer"]
     stacked = {}
     for value in values:
         layers = filtags[value]
         if [len(layer) for layer in layers] != filters:
             raise ArtifactError(
-                f"step 2's tags have {[len(layer) for layer in layers]} filters per "
-                f"layer but step 1's layers have {filters}; the files are from "
-                "different runs."
+                f"{source.path} has tags for {[len(layer) for layer in layers]} "
+                f"filters per layer but its step-1 file "
+                f"{source.meta2.get('activations_file')} has {filters}; the files "
+                "are from different runs: rerun step 2 on that step-1 file."
             )
         matrices = [evaluation.tag_matrix(layer, class_index) for layer in layers]
         stacked[value] = evaluation.stack_tags(matrices)
@@ -352,6 +354,7 @@ class TagsRun:
     """What steps after step 2 need from a step-2 file and the network of step 1.
 
     Attributes:
+        path: the step-2 file.
         v2: the step-2 variables (filTags_k, filTags_q, meta).
         meta1: step 1's meta.
         k_q: the k and q values chosen (all of step 2's by default).
@@ -359,6 +362,7 @@ class TagsRun:
         spec: how step 1 read images.
     """
 
+    path: Path
     v2: dict[str, Any]
     meta1: dict[str, Any]
     k_q: list[int]
@@ -381,11 +385,8 @@ class TagsRun:
 
     def tags(self, class_index: dict[str, int]) -> dict[str, dict[int, np.ndarray]]:
         """Return {kind: {value: stacked tag matrix}} for the chosen values."""
-        filters = self.meta1["filters_per_layer"]
         return {
-            kind: _stacked_tags(
-                self.v2[f"filTags_{kind}"], self.k_q, class_index, filters
-            )
+            kind: _stacked_tags(self.v2[f"filTags_{kind}"], self.k_q, class_index, self)
             for kind in ("k", "q")
         }
 
@@ -427,7 +428,7 @@ def load_tags_run(
     spec = data.ImageSpec(
         *meta1["image_size"], meta1["color_mode"], meta1["interpolation"]
     )
-    return TagsRun(v2, meta1, list(k_q), probe, spec)
+    return TagsRun(filtags_file, v2, meta1, list(k_q), probe, spec)
 
 
 def _step1_split(args: argparse.Namespace, source: TagsRun):
@@ -643,12 +644,28 @@ HIT_VARIANTS = {
 
 
 def _load_class_files(eval_file: Path, v3: dict[str, Any]) -> dict[str, dict]:
-    """Load step 3's per-class files named in its index; return them by class name."""
+    """Load step 3's per-class files named in its index; return them by class name.
+
+    Raises:
+        ArtifactError: a class file is missing or does not belong to the index.
+    """
     by_class = {}
     for name in v3["eval_files"]:
-        variables = load_vars(eval_file.parent / name)
-        (class_name,) = variables["class_images_dict"]
-        by_class[class_name] = variables
+        path = eval_file.parent / name
+        variables = load_vars(path)
+        classes = list(variables.get("class_images_dict", {}))
+        values = sorted(variables.get("y_k", {}))
+        if (
+            len(classes) != 1
+            or classes[0] not in v3["classes"]
+            or values != sorted(v3["k_q"])
+        ):
+            raise ArtifactError(
+                f"{path} (classes {classes}, k_q {values}) does not belong to "
+                f"{eval_file} (classes {v3['classes'][:5]}..., k_q {v3['k_q']}); the "
+                "files are from different runs: keep each step-3 run's files together."
+            )
+        by_class[classes[0]] = variables
     return by_class
 
 

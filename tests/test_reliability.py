@@ -261,3 +261,42 @@ def test_a_run_survives_every_bad_file(
         "skipped hidden" in info
         and f"{meta['skipped_broken']} broken, 4 non-image" in info
     )
+
+
+# ------------------------------------------------------------- mismatched files
+
+
+def test_files_of_different_runs_are_refused_naming_both(
+    default_chain, lite0_chain, capsys, tmp_path: Path
+) -> None:
+    from filtag.artifacts import write_vars
+
+    step4 = importlib.import_module("step4hitrates")
+    # a step-3 index whose class file was swapped for one of another run
+    v3 = load_vars(default_chain["step3"])
+    other = load_vars(lite0_chain["step3"])
+    mixed = tmp_path / "2026-01-01-0000-E-mixed-vars.pkl"
+    shutil.copy(
+        lite0_chain["step3"].parent / other["eval_files"][0], tmp_path / "x.pkl"
+    )
+    shutil.copy(
+        lite0_chain["step3"].parent
+        / other["eval_files"][0].replace(".pkl", "-names.pkl"),
+        tmp_path / "x-names.pkl",
+    )
+    write_vars(mixed, {**v3, "eval_files": ["x.pkl"]}, "mixed")
+    assert step4.main(["--eval-file", str(mixed), "--save-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'x.pkl'} (classes ['n01614925']" in err
+    assert f"does not belong to {mixed}" in err
+    # a step-2 file whose tags do not fit the layers of its step-1 file
+    v2 = load_vars(default_chain["step2"])
+    v2["filTags_k"] = {k: tags[:-1] for k, tags in v2["filTags_k"].items()}
+    v2["filTags_q"] = {k: tags[:-1] for k, tags in v2["filTags_q"].items()}
+    cut = write_vars(tmp_path / "2026-01-01-0000-TF-cut-vars.pkl", v2, "cut")
+    assert step3.main(["--filtags-file", str(cut), "--save-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"{cut} has tags for [16, 32, 64] filters per layer but its step-1 file" in err
+    )
+    assert str(v2["meta"]["activations_file"]) in err
