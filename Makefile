@@ -19,6 +19,14 @@ setup:
 setup-dev: setup
 	$(PIP) -r requirements-dev.txt
 	$(PIP) --no-deps foolbox==3.3.4
+	@# Headless Chromium: kaleido renders the PNG plots with it, and the browser test
+	@# opens the pages in it. Without it those tests are skipped.
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null \
+	  && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -qq chromium >/dev/null 2>&1 \
+	   || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) \
+	  || echo "chromium not installed; PNG export and the browser test are skipped"; \
+	fi
 
 demo: setup
 	$(PYTHON) rundefault.py
