@@ -179,12 +179,13 @@ def hit_rates(
     return per_class, total, mean
 
 
-def rates_table(rates: Rates, kind: str) -> str:
+def rates_table(rates: Rates, kind: str, tablefmt: str = "github") -> str:
     """Return ``{value: {m: rate}}`` as a table: a row per k (or q), a column per m.
 
     Args:
         rates: {k or q value: {m: rate in [0, 1]}}.
         kind: "k" or "q", the first column's title.
+        tablefmt: a tabulate format ("github" for text, "html" for a page).
 
     Returns:
         A plain-text table (tabulate), rates as percentages with one decimal.
@@ -197,4 +198,4 @@ def rates_table(rates: Rates, kind: str) -> str:
         for value in sorted(rates)
     ]
     headers = [kind, *(f"m={m}" for m in m_values)]
-    return tabulate(rows, headers, tablefmt="github", disable_numparse=True)
+    return tabulate(rows, headers, tablefmt=tablefmt, disable_numparse=True)
