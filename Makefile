@@ -15,10 +15,6 @@ setup:
 	   || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null)) \
 	  || echo "dataset-fashion-mnist not installed; keras.datasets will download it"; \
 	fi
-
-setup-dev: setup
-	$(PIP) -r requirements-dev.txt
-	$(PIP) --no-deps foolbox==3.3.4
 	@# Headless Chromium: kaleido renders the PNG plots with it, and the browser test
 	@# opens the pages in it. Without it those tests are skipped.
 	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null \
@@ -27,6 +23,10 @@ setup-dev: setup
 	   || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) \
 	  || echo "chromium not installed; PNG export and the browser test are skipped"; \
 	fi
+
+setup-dev: setup
+	$(PIP) -r requirements-dev.txt
+	$(PIP) --no-deps foolbox==3.3.4
 
 demo: setup
 	$(PYTHON) rundefault.py

@@ -782,7 +782,8 @@ def si_eval(args: argparse.Namespace) -> Path:
             split, seed_rn, batch_size, html, save_dir, time_delta.
 
     Returns:
-        The ``-results.txt`` written (and ``-explanation.html`` with html).
+        The ``-results.txt`` written (and ``-explanation.html`` with html); the
+        text is printed too, unless ``args.quiet``.
     """
     from filtag import data, explain
 
@@ -835,5 +836,6 @@ def si_eval(args: argparse.Namespace) -> Path:
         else:
             text = explain.class_table(explanations, rule)
         atomic_write_text(run.path("results.txt"), text + "\n")
-        print(text)
+        if not getattr(args, "quiet", False):
+            print(text)
         return run.path("results.txt")
