@@ -73,9 +73,9 @@ def small_images(default_files: DefaultFiles, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def lite0_model(request) -> Path:
+def lite0_model(tmp_path_factory) -> Path:
     """EfficientNet-Lite0 (ImageNet weights) as a .keras file taking raw pixels."""
-    return lite0_model_path(Path(request.config.cache.mkdir("lite0")))
+    return lite0_model_path(tmp_path_factory.mktemp("lite0"))
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -41,17 +42,23 @@ def test_default_run_runs_all_steps(capsys, default_files, tmp_path: Path) -> No
     rundefault = importlib.import_module("rundefault")
     assert rundefault.main(["--save-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    printed = Path(out.strip().splitlines()[-1])
-    assert printed.parent == tmp_path and printed.name.endswith(
-        "-HR-fashion_mnist_cnn-vars.pkl"
+    report = Path(out.strip().splitlines()[-1])
+    assert report.parent == tmp_path and report.name.endswith(
+        "-HR-fashion_mnist_cnn-report.html"
     )
     assert out.startswith("Total (pooled over all images), k most active filters, all")
     tags = {p.name.split("-")[4] for p in tmp_path.glob("*-vars.pkl")}
     assert tags == {"QFA", "TF", "E", "HR"}
     (step1_file,) = tmp_path.glob("*-QFA-*-vars.pkl")
+    (step4_file,) = tmp_path.glob("*-HR-*-vars.pkl")
     v1 = load_vars(step1_file)
     assert len(v1["train_filenames"]) == 10 * 240 and len(v1["test_filenames"]) == 600
-    v4 = load_vars(printed)
+    v4 = load_vars(step4_file)
     assert v4["meta"]["images"] == 600 and v4["meta"]["k_q"] == list(range(26))
     # far above chance (1 in 10): the tags agree with the network
     assert v4["totalhit_k"][0][1] > 0.5 and v4["totalhit_k"][25][3] > 0.8
+    page = report.read_text()
+    links = re.findall(r'href="([^"]+)"', page)
+    assert len(links) == 8 and all((tmp_path / link).is_file() for link in links)
+    assert sum(link.endswith("-explanation.html") for link in links) == 3
+    assert f"<td>{100 * v4['totalhit_k'][25][1]:.1f} </td>" in page
