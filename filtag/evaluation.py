@@ -281,7 +281,31 @@ def evaluate_batch(
         warn: log the mean-rule warnings (first batch only).
     """
     acts, outputs = probe(images)
-    layer_acts = [np.asarray(a, np.float64) for a in probe.split_layers(acts)]
+    add_results(
+        probe.split_layers(acts), outputs, rows, classes, output_names, tags, results,
+        warn,
+    )  # fmt: skip
+
+
+def add_results(
+    layer_acts: list[np.ndarray],
+    outputs: np.ndarray,
+    rows: list[int],
+    classes: list[str],
+    output_names: list[str],
+    tags: dict[str, dict[int, np.ndarray]],
+    results: list[ClassResults],
+    warn: bool,
+) -> None:
+    """Add a batch's top-5 predictions and every rule's rankings to its results.
+
+    Args:
+        layer_acts: per layer, float (batch, filters): the images' activations.
+        outputs: float (batch, n_outputs): the network's outputs.
+        rows, classes, output_names, tags, results, warn: as
+            :func:`evaluate_batch`.
+    """
+    layer_acts = [np.asarray(a, np.float64) for a in layer_acts]
     ranks = [descending_ranks(a) for a in layer_acts]
     for row, top5 in zip(rows, top_predictions(outputs, output_names), strict=True):
         results[row].y.append(top5)

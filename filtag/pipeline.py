@@ -15,6 +15,7 @@ import json
 import logging
 import platform
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -518,25 +519,37 @@ def step3(args: argparse.Namespace) -> Path:
             args.batch_size,
             progress.consumed,
         )
+        # The host work of a batch (rankings) runs in a second thread while the
+        # network computes the next batch; results are added in batch order.
+        pending = None
         with (
             logging_redirect_tqdm(),
             tqdm(total=len(images), initial=progress.consumed, unit="img") as bar,
+            ThreadPoolExecutor(max_workers=1) as host,
         ):
             for batch, index in dataset:
+                acts, outputs = source.probe(batch)
+                if pending is not None:
+                    pending.result()
                 rows = [images[i][0] for i in index.numpy()]
                 for i in index.numpy():
                     progress.results[images[i][0]].files.append(images[i][1])
-                evaluation.evaluate_batch(
-                    source.probe, batch, rows, classes, source.output_names,
-                    tags, progress.results, warn=not bar.n,
+                pending = host.submit(
+                    evaluation.add_results, source.probe.split_layers(acts), outputs,
+                    rows, classes, source.output_names, tags, progress.results,
+                    not bar.n,
                 )  # fmt: skip
                 progress.evaluated += len(rows)
                 progress.consumed = int(index[-1]) + 1
                 bar.update(progress.consumed - bar.n)
                 more = progress.consumed < len(images)
                 next_row = images[progress.consumed][0] if more else len(chosen)
-                if progress.write_done(run, class_index, next_row):
+                if progress.any_unwritten(next_row):
+                    pending.result()
+                    progress.write_done(run, class_index, next_row)
                     write_checkpoint(run, {"inputs": inputs, **progress.state()})
+            if pending is not None:
+                pending.result()
         progress.write_done(run, class_index, len(chosen))
         logger.info("evaluated %d of %d test images", progress.evaluated, len(images))
         meta = {
@@ -613,6 +626,10 @@ class _Step3Progress:
             "consumed": self.consumed,
             "evaluated": self.evaluated,
         }
+
+    def any_unwritten(self, up_to: int) -> bool:
+        """Tell whether a class file of the rows below ``up_to`` is still to write."""
+        return any(result is not None for result in self.results[:up_to])
 
     def write_done(self, run: Run, class_index: dict[str, int], up_to: int) -> bool:
         """Write the class files of rows below ``up_to`` not written yet.
