@@ -35,6 +35,7 @@ PREPROCESS = "auto"  # auto, none, caffe, tf, torch, or an application name
 INTERPOLATION = "nearest"
 CLASS_NAMES = None  # file naming the model's outputs, one per line
 LAYERS = "conv"  # conv, name, comma list of layer names, or a regex
+MIXED_PRECISION = False  # compute the network in float16 (GPUs)
 RESUME = None  # run id of an interrupted run to continue, e.g. "2026-11-21-2130"
 # -----------------------------------------------------------------------------------
 
@@ -56,6 +57,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         interpolation=INTERPOLATION,
         class_names=CLASS_NAMES,
         layers=LAYERS,
+        mixed_precision=MIXED_PRECISION,
         resume=RESUME,
     )
 

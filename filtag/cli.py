@@ -241,6 +241,12 @@ FLAGS: dict[str, Flag] = {
         option="--layers",
     ),
     "hitrates_file": Flag("step 4's -vars.pkl (HR)", path, "FILE"),
+    "mixed_precision": Flag(
+        "compute the network in float16 (mixed_float16 policy; for GPUs), "
+        "statistics stay float32/float64",
+        boolean,
+        switch=True,
+    ),
     "resume": Flag(
         "continue an interrupted run: its run id (e.g. 2026-11-21-2130) or the "
         "path of one of its files",

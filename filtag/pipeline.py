@@ -117,6 +117,8 @@ def step1(args: argparse.Namespace) -> Path:
 
     classes = data.list_classes(args.images_dir)
     model = models.load_network(args.network, args.weights)
+    if args.mixed_precision:
+        model = models.mixed_precision(model)
     layers = models.select_layers(model, args.layers)
     spec = models.image_spec(model, args.interpolation)
     preprocess = models.resolve_preprocess(args.preprocess, args.network)
@@ -154,6 +156,7 @@ def step1(args: argparse.Namespace) -> Path:
             "split_sha256": split_digest(split.train, split.test),
             "class_names": class_names,
             "batch_size": args.batch_size,
+            "mixed_precision": args.mixed_precision,
         }
         _check_resumable(state, inputs, args.resume)
         logger.info(
@@ -393,7 +396,10 @@ class TagsRun:
 
 
 def load_tags_run(
-    filtags_file: Path, k_q: list[int] | None, batch_size: int
+    filtags_file: Path,
+    k_q: list[int] | None,
+    batch_size: int,
+    mixed_precision: bool = False,
 ) -> TagsRun:
     """Load a step-2 file and rebuild step 1's network, layers and image reading.
 
@@ -419,6 +425,8 @@ def load_tags_run(
     model = models.load_network(
         meta1["model_path"] or meta1["network"], meta1["weights"]
     )
+    if mixed_precision:
+        model = models.mixed_precision(model)
     layers = models.select_layers(model, ",".join(meta1["layer_names"]))
     probe = activations.FilterProbe(
         model,
@@ -491,7 +499,9 @@ def step3(args: argparse.Namespace) -> Path:
     """
     from filtag import data, evaluation
 
-    source = load_tags_run(args.filtags_file, args.k_q, args.batch_size)
+    source = load_tags_run(
+        args.filtags_file, args.k_q, args.batch_size, args.mixed_precision
+    )
     classes = source.meta2["class_names"]
     chosen = args.classes or classes
     _check_names(chosen, classes, "--classes", args.filtags_file)
@@ -508,6 +518,7 @@ def step3(args: argparse.Namespace) -> Path:
             "classes": list(chosen),
             "images_dir": str(images_dir.resolve()),
             "batch_size": args.batch_size,
+            "mixed_precision": args.mixed_precision,
         }
         _check_resumable(state, inputs, args.resume)
         images = [(row, p) for row, name in enumerate(chosen)

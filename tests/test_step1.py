@@ -208,3 +208,19 @@ def test_lite0_classifies_real_imagenet_images(lite0_model: Path) -> None:
     predicted = model.predict(images.astype(np.float32), verbose=0).argmax(axis=1)
     correct = int((predicted == [label for _, label in pairs]).sum())
     assert correct >= 17, f"{correct} of 20 correct"
+
+
+def test_mixed_precision_keeps_the_statistics_close(
+    capsys, default_files, small_images: Path, tmp_path: Path
+) -> None:
+    args = ["--network", str(default_files.model), "--images-dir", str(small_images),
+            "--save-dir", str(tmp_path)]  # fmt: skip
+    code, full, _ = run_step1(capsys, *args)
+    code_mixed, mixed, _ = run_step1(capsys, *args, "--mixed-precision")
+    assert code == code_mixed == 0
+    v, vm = load_vars(full), load_vars(mixed)
+    assert vm["meta"]["mixed_precision"] and not v["meta"]["mixed_precision"]
+    for i in range(10):
+        for a, b in zip(v[f"filter_act_{i}"], vm[f"filter_act_{i}"], strict=True):
+            assert b.dtype == np.float64
+            np.testing.assert_allclose(b, a, atol=5e-3)  # float16 maps, float64 sums
