@@ -43,24 +43,23 @@ def _number(value: Any, kind: type, what: str) -> Any:
     return number
 
 
+def whole_number(value: Any, minimum: int = 0) -> int:
+    """A whole number >= ``minimum``."""
+    what = f"a whole number >= {minimum}"
+    number = _number(value, int, what)
+    if number < minimum:
+        raise argparse.ArgumentTypeError(f"expected {what}; Received: {value!r}")
+    return number
+
+
 def positive_int(value: Any) -> int:
     """A whole number >= 1."""
-    number = _number(value, int, "a whole number >= 1")
-    if number < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number >= 1; Received: {value!r}"
-        )
-    return number
+    return whole_number(value, 1)
 
 
 def nonnegative_int(value: Any) -> int:
     """A whole number >= 0."""
-    number = _number(value, int, "a whole number >= 0")
-    if number < 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number >= 0; Received: {value!r}"
-        )
-    return number
+    return whole_number(value, 0)
 
 
 def hours(value: Any) -> float:
