@@ -17,5 +17,9 @@ import os
 # TensorFlow's C++ start-up chatter hides filtag's own messages; users can still
 # set the variable themselves.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# filtag's host-side numpy work (step 3's tag counts) runs beside TensorFlow's own
+# threads; a multi-threaded BLAS would fight them for the cores. Users can still
+# set the variable themselves (before numpy is imported).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 __version__ = "0.1.0"

@@ -55,6 +55,10 @@ class FilterProbe:
         batch_size: smaller batches are padded to this size, so the graph is
             compiled once and an image's values do not depend on the size of
             its batch; None: the size of the first batch.
+        strategy: a ``tf.distribute`` strategy whose scope built ``model``;
+            with several replicas (e.g. ``MirroredStrategy`` over the GPUs),
+            each batch is split between them and the results gathered in
+            order. None: the current (default) strategy.
 
     Calling the probe on uint8 images of shape (batch, h, w, c) returns
     ``(activations, outputs)``: float32 numpy arrays of shape (batch, F), the
@@ -69,6 +73,7 @@ class FilterProbe:
         preprocess: Callable,
         jit_compile: bool = True,
         batch_size: int | None = None,
+        strategy: tf.distribute.Strategy | None = None,
     ) -> None:
         self.filters_per_layer = [int(layer.output.shape[-1]) for layer in layers]
         self._model = keras.Model(
@@ -77,13 +82,22 @@ class FilterProbe:
         self._preprocess = preprocess
         self._signature = tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8)
         self._batch_size = batch_size or 0
+        self._strategy = strategy or tf.distribute.get_strategy()
         self._compile(jit_compile)
 
     def _compile(self, jit_compile: bool) -> None:
         self.jit_compile = jit_compile
-        self._graph = tf.function(
-            self._forward, input_signature=[self._signature], jit_compile=jit_compile
-        )
+        if self._strategy.num_replicas_in_sync == 1:
+            self._graph = tf.function(
+                self._forward,
+                input_signature=[self._signature],
+                jit_compile=jit_compile,
+            )
+        else:  # one graph runs the forward pass on every replica
+            forward = tf.function(self._forward, jit_compile=jit_compile)
+            self._graph = tf.function(
+                lambda images: self._strategy.run(forward, args=(images,))
+            )
 
     def _forward(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """The graph: preprocessing, the network, the in-graph reductions."""
@@ -93,19 +107,39 @@ class FilterProbe:
         return activations, tf.cast(outputs, tf.float32)
 
     def __call__(self, images: tf.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        images = tf.convert_to_tensor(images, tf.uint8)
         n = int(images.shape[0])
+        replicas = self._strategy.num_replicas_in_sync
         self._batch_size = self._batch_size or n
-        if n < self._batch_size:
-            images = tf.pad(images, [[0, self._batch_size - n], [0, 0], [0, 0], [0, 0]])
+        padded = -(-max(n, self._batch_size) // replicas) * replicas
+        if n < padded:
+            images = tf.pad(images, [[0, padded - n], [0, 0], [0, 0], [0, 0]])
         try:
-            activations, outputs = self._graph(images)
+            activations, outputs = self._run(images)
         except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as exc:
             if not self.jit_compile:
                 raise
             logger.info("XLA cannot compile the model (%s); running without XLA", exc)
             self._compile(False)
-            activations, outputs = self._graph(images)
+            activations, outputs = self._run(images)
         return activations.numpy()[:n], outputs.numpy()[:n]
+
+    def _run(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Run the graph; with several replicas, each gets a slice of the batch."""
+        replicas = self._strategy.num_replicas_in_sync
+        if replicas == 1:
+            return self._graph(images)
+        size = int(images.shape[0]) // replicas
+        slices = self._strategy.experimental_distribute_values_from_function(
+            lambda context: images[
+                context.replica_id_in_sync_group * size : (
+                    context.replica_id_in_sync_group + 1
+                )
+                * size
+            ]
+        )
+        per_replica = self._graph(slices)
+        return tuple(self._strategy.gather(value, axis=0) for value in per_replica)
 
     def split_layers(self, activations: np.ndarray) -> list[np.ndarray]:
         """Split (..., F) activations into one array per layer, (..., filters)."""

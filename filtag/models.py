@@ -114,6 +114,22 @@ def _load_weights(model: keras.Model, weights: str) -> None:
         ) from None
 
 
+def distribution():
+    """Return ``tf.distribute.MirroredStrategy`` over the GPUs when there are
+    several, else the default strategy (one device). Build the network in its
+    ``scope()`` and give it to :class:`filtag.activations.FilterProbe`.
+    """
+    import tensorflow as tf
+
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        strategy = tf.distribute.MirroredStrategy()
+        logger.info(
+            "%d GPUs: batches are split between them", strategy.num_replicas_in_sync
+        )
+        return strategy
+    return tf.distribute.get_strategy()
+
+
 def mixed_precision(model: keras.Model) -> keras.Model:
     """Return a copy of ``model`` that computes in float16 (``mixed_float16``).
 

@@ -116,9 +116,11 @@ def step1(args: argparse.Namespace) -> Path:
     from filtag import activations, data, labels, models
 
     classes = data.list_classes(args.images_dir)
-    model = models.load_network(args.network, args.weights)
-    if args.mixed_precision:
-        model = models.mixed_precision(model)
+    strategy = models.distribution()
+    with strategy.scope():
+        model = models.load_network(args.network, args.weights)
+        if args.mixed_precision:
+            model = models.mixed_precision(model)
     layers = models.select_layers(model, args.layers)
     spec = models.image_spec(model, args.interpolation)
     preprocess = models.resolve_preprocess(args.preprocess, args.network)
@@ -130,6 +132,7 @@ def step1(args: argparse.Namespace) -> Path:
         layers,
         models.preprocess_function(preprocess),
         batch_size=args.batch_size,
+        strategy=strategy,
     )
     model_file = Path(args.network) if models.is_model_file(args.network) else None
 
@@ -422,17 +425,20 @@ def load_tags_run(
             "choose among those or rerun step 2 with them."
         )
     _check_same_network(meta1, "--filtags-file")
-    model = models.load_network(
-        meta1["model_path"] or meta1["network"], meta1["weights"]
-    )
-    if mixed_precision:
-        model = models.mixed_precision(model)
+    strategy = models.distribution()
+    with strategy.scope():
+        model = models.load_network(
+            meta1["model_path"] or meta1["network"], meta1["weights"]
+        )
+        if mixed_precision:
+            model = models.mixed_precision(model)
     layers = models.select_layers(model, ",".join(meta1["layer_names"]))
     probe = activations.FilterProbe(
         model,
         layers,
         models.preprocess_function(meta1["preprocess"]),
         batch_size=batch_size,
+        strategy=strategy,
     )
     spec = data.ImageSpec(
         *meta1["image_size"], meta1["color_mode"], meta1["interpolation"]
