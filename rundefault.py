@@ -59,10 +59,14 @@ def run_default(args: argparse.Namespace) -> Path:
         step1filteractivations.parse_args([*network, *batch, *common])
     )
     step2_file = pipeline.step2(
-        step2filtertags.parse_args(["--activations-file", str(step1_file), *common])
+        step2filtertags.parse_args(
+            ["--activations-file", str(step1_file), "--export", *common]
+        )
     )
     step3_file = pipeline.step3(
-        step3evaluation.parse_args(["--filtags-file", str(step2_file), *batch, *common])
+        step3evaluation.parse_args(
+            ["--filtags-file", str(step2_file), "--export", *batch, *common]
+        )
     )
     step4_file = pipeline.step4(
         step4hitrates.parse_args(["--eval-file", str(step3_file), *common])

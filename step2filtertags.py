@@ -26,6 +26,7 @@ from filtag import cli, pipeline
 # --- Inputs: edit here, or override with flags ------------------------------------
 ACTIVATIONS_FILE = None  # step 1's ...-QFA-<network>-vars.pkl
 K_Q = "0-25"  # k and q values: list and/or ranges, e.g. [1, 5, 25] or "0-25"
+EXPORT = False  # also write -tags.csv and -tags.json
 SAVE_DIR = "results"
 TIME_DELTA = 0  # hours from UTC for the run id
 # -----------------------------------------------------------------------------------
@@ -38,6 +39,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         argv,
         activations_file=ACTIVATIONS_FILE,
         k_q=K_Q,
+        export=EXPORT,
         save_dir=SAVE_DIR,
         time_delta=TIME_DELTA,
         required=["activations_file"],

@@ -34,6 +34,7 @@ SAVE_DIR = "results"
 TIME_DELTA = 0  # hours from UTC for the run id
 BATCH_SIZE = 32
 CLASSES = None  # class names to evaluate, e.g. ["Bag", "Coat"]; None: all
+EXPORT = False  # also write -rankings.csv
 MIXED_PRECISION = False  # compute the network in float16 (GPUs)
 RESUME = None  # run id of an interrupted run to continue, e.g. "2026-11-21-2130"
 # -----------------------------------------------------------------------------------
@@ -53,6 +54,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         time_delta=TIME_DELTA,
         batch_size=BATCH_SIZE,
         classes=CLASSES,
+        export=EXPORT,
         mixed_precision=MIXED_PRECISION,
         resume=RESUME,
         required=["filtags_file"],

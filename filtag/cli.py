@@ -240,6 +240,12 @@ FLAGS: dict[str, Flag] = {
         option="--layers",
     ),
     "hitrates_file": Flag("step 4's -vars.pkl (HR)", path, "FILE"),
+    "export": Flag(
+        "also write the results as CSV/JSON beside the pickles (for ImageNet, "
+        "hundreds of MB and tens of seconds)",
+        boolean,
+        switch=True,
+    ),
     "mixed_precision": Flag(
         "compute the network in float16 (mixed_float16 policy; for GPUs), "
         "statistics stay float32/float64",

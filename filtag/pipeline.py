@@ -265,7 +265,7 @@ def step2(args: argparse.Namespace) -> Path:
     """Step 2: tag each filter with the classes whose activations rank it highest.
 
     Args:
-        args: activations_file, k_q, save_dir, time_delta.
+        args: activations_file, k_q, export, save_dir, time_delta.
 
     Returns:
         The ``-vars.pkl`` written, holding filTags_k, filTags_q and meta.
@@ -315,7 +315,8 @@ def step2(args: argparse.Namespace) -> Path:
             "step1": meta1,
         }
         variables = {"filTags_k": filtags_k, "filTags_q": filtags_q, "meta": meta}
-        export.write_exports(run.vars_path, variables)  # -tags.csv, -tags.json
+        if args.export:
+            export.write_exports(run.vars_path, variables)  # -tags.csv, -tags.json
         header = f"filtag step 2 (filter tags), run {run.prefix}"
         return write_vars(run.vars_path, variables, header)
 
@@ -497,8 +498,8 @@ def step3(args: argparse.Namespace) -> Path:
 
     Args:
         args: filtags_file, k_q, images_dir, split, seed_rn, save_dir,
-            time_delta, batch_size, classes, resume (None: step 1's values,
-            all classes).
+            time_delta, batch_size, classes, export, mixed_precision, resume
+            (None: step 1's values, all classes).
 
     Returns:
         The index ``-vars.pkl`` written (eval_files, k_q, classes, meta).
@@ -591,7 +592,8 @@ def step3(args: argparse.Namespace) -> Path:
             "classes": list(chosen),
             "meta": meta,
         }
-        export.write_exports(run.vars_path, variables)  # -rankings.csv
+        if args.export:
+            export.write_exports(run.vars_path, variables)  # -rankings.csv
         header = f"filtag step 3 (evaluation), run {run.prefix}"
         write_vars(run.vars_path, variables, header)
         run.path("checkpoint.pkl").unlink(missing_ok=True)

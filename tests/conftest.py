@@ -45,10 +45,11 @@ def run_chain(network: Path, images: Path, out: Path) -> dict[str, Path]:
     files: dict[str, Path] = {}
     step1_args = ("--network", network, "--images-dir", images, "--save-dir", out)
     files["step1"], _ = run_script(steps[0], *step1_args)
+    more = ("--export", "--save-dir", out)
     files["step2"], _ = run_script(steps[1], "--activations-file", files["step1"],
-                                   "--k-q", k_q, "--save-dir", out)  # fmt: skip
+                                   "--k-q", k_q, *more)  # fmt: skip
     files["step3"], _ = run_script(steps[2], "--filtags-file", files["step2"],
-                                   "--batch-size", 6, "--save-dir", out)  # fmt: skip
+                                   "--batch-size", 6, *more)  # fmt: skip
     files["step4"], files["step4_stdout"] = run_script(
         steps[3], "--eval-file", files["step3"], "--m", "1-3,10", "--save-dir", out
     )
