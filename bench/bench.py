@@ -11,7 +11,7 @@ the machine line, ready for BENCHMARKS.md (progress goes to stderr):
    - predict: ``model.predict`` over the pipeline (the network alone);
    - step 1: ``activations.class_sums`` with a ``FilterProbe`` (in-graph
      reductions, per-class float64 sums);
-   - step 3: ``evaluation.evaluate_batch`` (one forward pass, then the active
+   - step 3: one forward pass, then ``evaluation.add_results`` (the active
      filters, tag counts and rankings of every image for every k and q; random
      tags) for ``--k-q`` and for ``--k-q-full``, batch after batch (the
      forward pass and the host work do not overlap here);
@@ -140,17 +140,18 @@ def step3_pass(
     k_q: list[int],
     n_outputs: int,
 ) -> Callable[[], int]:
-    """Return one pass of step 3's computation (``evaluate_batch``) for ``k_q``."""
+    """Return one pass of step 3's computation (probe, then ``add_results``)."""
     names, stacked = tags
     output_names = [f"out{i}" for i in range(n_outputs)]
 
     def work() -> int:
         results = [evaluation.ClassResults("class0", k_q)]
         for images, index in dataset:
-            rows = [0] * len(index)
-            evaluation.evaluate_batch(
-                probe, images, rows, names, output_names, stacked, results, False
-            )
+            acts, outputs = probe(images)
+            evaluation.add_results(
+                probe.split_layers(acts), outputs, [0] * len(index), names,
+                output_names, stacked, results, False,
+            )  # fmt: skip
         return len(results[0].y)
 
     return work

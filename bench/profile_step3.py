@@ -1,4 +1,4 @@
-"""Profile step 3's host work per batch: where ``evaluation.evaluate_batch`` spends.
+"""Profile step 3's host work per batch: where ``evaluation.add_results`` spends.
 
 The network is left out: a stand-in probe returns synthetic activations (uniform
 in [0, 1), VGG16's 13 convolution layers, 4224 filters) and softmax outputs for
@@ -37,10 +37,10 @@ from tabulate import tabulate
 from filtag import cli, evaluation
 
 #: filtag's functions summarised first: (module file, function name); they nest
-#: (evaluate_batch > the rest; active_filters > selected > above_mean), so shares
+#: (add_results > the rest; active_filters > selected > above_mean), so shares
 #: do not add up. Functions the package does not have (any more) are left out.
 FUNCTIONS = [
-    ("evaluation.py", "evaluate_batch"),
+    ("evaluation.py", "add_results"),
     ("evaluation.py", "add_results"),
     ("evaluation.py", "_add_rankings"),
     ("evaluation.py", "rankings"),
@@ -91,13 +91,14 @@ def synthetic_batches(
 
 
 def run_batches(probe: SyntheticProbe, setup: dict, n: int) -> list:
-    """Run ``evaluate_batch`` on ``n`` batches; return the results (kept alive)."""
+    """Run ``add_results`` on ``n`` batches; return the results (kept alive)."""
     kept = []
     for _ in range(n):
         results = [evaluation.ClassResults("class0", setup["k_q"])]
-        evaluation.evaluate_batch(
-            probe,
-            None,
+        acts, outputs = probe(None)
+        evaluation.add_results(
+            probe.split_layers(acts),
+            outputs,
             [0] * setup["batch"],
             setup["names"],
             setup["output_names"],

@@ -258,35 +258,6 @@ class ClassResults:
         }
 
 
-def evaluate_batch(
-    probe: Any,
-    images: Any,
-    rows: list[int],
-    classes: list[str],
-    output_names: list[str],
-    tags: dict[str, dict[int, np.ndarray]],
-    results: list[ClassResults],
-    warn: bool,
-) -> None:
-    """Add one batch's predictions and rankings to the per-image results.
-
-    Args:
-        probe: the network's :class:`filtag.activations.FilterProbe`.
-        images: uint8, shape (batch, h, w, c).
-        rows: per image of the batch, its :class:`ClassResults` in ``results``.
-        classes: the class names (rankings name classes by these).
-        output_names: the name of each network output.
-        tags: per kind ("k", "q"), per value, the :func:`stack_tags` matrix.
-        results: the results being filled.
-        warn: log the mean-rule warnings (first batch only).
-    """
-    acts, outputs = probe(images)
-    add_results(
-        probe.split_layers(acts), outputs, rows, classes, output_names, tags, results,
-        warn,
-    )  # fmt: skip
-
-
 def add_results(
     layer_acts: list[np.ndarray],
     outputs: np.ndarray,
@@ -300,10 +271,15 @@ def add_results(
     """Add a batch's top-5 predictions and every rule's rankings to its results.
 
     Args:
-        layer_acts: per layer, float (batch, filters): the images' activations.
+        layer_acts: per layer, float (batch, filters): the images' activations
+            (``FilterProbe.split_layers`` of the probe's first output).
         outputs: float (batch, n_outputs): the network's outputs.
-        rows, classes, output_names, tags, results, warn: as
-            :func:`evaluate_batch`.
+        rows: per image of the batch, its :class:`ClassResults` in ``results``.
+        classes: the class names (rankings name classes by these).
+        output_names: the name of each network output.
+        tags: per kind ("k", "q"), per value, the :func:`stack_tags` matrix.
+        results: the results being filled.
+        warn: log the mean-rule warnings (first batch only).
     """
     layer_acts = [np.asarray(a, np.float64) for a in layer_acts]
     ranks = [descending_ranks(a) for a in layer_acts]

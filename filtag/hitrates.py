@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from filtag.errors import FiltagError
 from filtag.evaluation import Ranking
+from filtag.tagging import check_whole_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -31,15 +31,7 @@ def check_m_values(m_values: Iterable[object]) -> list[int]:
     Raises:
         FiltagError: a value is not a whole number >= 1, or there is none.
     """
-    checked = []
-    for m in m_values:
-        whole = isinstance(m, numbers.Integral) and not isinstance(m, bool)
-        if not whole or m < 1:
-            raise FiltagError(
-                f"m: expected whole numbers >= 1; received {m!r}; give ranking "
-                "depths such as 1, 3, 5."
-            )
-        checked.append(int(m))
+    checked = check_whole_numbers(m_values, 1, "m", "1, 3, 5")
     if not checked:
         raise FiltagError("m: expected at least one value; received none; give 1.")
     return list(dict.fromkeys(checked))

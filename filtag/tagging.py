@@ -39,30 +39,39 @@ KINDS = ("k", "q")
 FilterTags = dict[int, list[list[list[str]]]]
 
 
-def check_rule_values(values: Iterable[object], kind: str) -> list[int]:
-    """Return the k (or q) values as Python ints, refusing anything else.
+def check_whole_numbers(
+    values: Iterable[object], minimum: int, name: str, example: str
+) -> list[int]:
+    """Return ``values`` as Python ints, refusing anything but whole numbers >= minimum.
 
     Args:
-        values: the wanted rule values, whole numbers >= 0 (ints or numpy ints).
-        kind: "k" or "q", for the error message.
+        values: ints or numpy ints (bools, floats such as 2.5 and strings are
+            refused).
+        minimum: the smallest value allowed.
+        name: what the values are, for the error message (e.g. "k_q: k").
+        example: valid values to suggest, e.g. "0, 5, 25".
 
     Returns:
         the values as ``int``, in the given order.
 
     Raises:
-        FiltagError: a value is not a whole number >= 0 (bools, floats such as
-            2.5, strings and negative numbers are refused).
+        FiltagError: a value is not a whole number >= ``minimum``.
     """
     checked = []
     for value in values:
         whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        if not whole or value < 0:
+        if not whole or value < minimum:
             raise FiltagError(
-                f"k_q: expected whole numbers >= 0 as {kind} values; received "
-                f"{value!r}; give {kind} values such as 0, 5, 25."
+                f"{name}: expected whole numbers >= {minimum}; received {value!r}; "
+                f"give values such as {example}."
             )
         checked.append(int(value))
     return checked
+
+
+def check_rule_values(values: Iterable[object], kind: str) -> list[int]:
+    """Return the k (or q) values as Python ints (see :func:`check_whole_numbers`)."""
+    return check_whole_numbers(values, 0, f"k_q: {kind} values", "0, 5, 25")
 
 
 def rule_size(kind: str, value: int, n_filters: int) -> int | None:

@@ -34,6 +34,24 @@ def run_script(script, *argv: object) -> tuple[Path, str]:
     return Path(printed.strip().splitlines()[-1]), printed
 
 
+def refused(script, *argv: object) -> str:
+    """Run a script's ``main`` on bad input; assert exit code 2 and no traceback.
+
+    Returns:
+        What it wrote to stderr (its log lines, the error last).
+    """
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = script.main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse's one-line errors
+            code = exc.code
+    assert code == 2
+    text = err.getvalue()
+    assert "Traceback" not in text
+    return text
+
+
 def run_chain(network: Path, images: Path, out: Path) -> dict[str, Path]:
     """Run steps 1-4 by their scripts; return {"step1": path, ..., "step4_stdout"}."""
     steps = [

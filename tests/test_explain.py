@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import io
 from pathlib import Path
 
 import pytest
 
 from filtag.artifacts import load_vars
-from tests.conftest import run_script
+from tests.conftest import refused, run_script
 
 si_eval = importlib.import_module("si-eval")
 
@@ -78,13 +76,10 @@ def test_image_mode_explains_each_active_filter(default_chain, small_images, tmp
     ],
 )
 def test_bad_input(default_chain, tmp_path, argv, message) -> None:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = si_eval.main(
-            ["--filtags-file", str(default_chain["step2"]), "--save-dir", str(tmp_path),
-             *argv]
-        )  # fmt: skip
-    assert code == 2 and message in err.getvalue()
+    text = refused(
+        si_eval, "--filtags-file", default_chain["step2"], "--save-dir", tmp_path, *argv
+    )
+    assert message in text
 
 
 def test_on_efficientnet_lite0(lite0_chain, imagenet_images, tmp_path) -> None:

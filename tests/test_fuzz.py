@@ -79,17 +79,10 @@ def _load(tmp_path: Path, payload: bytes) -> None:
 
 
 @FUZZ
-@given(st.binary(max_size=300))
-def test_random_bytes_never_crash_the_loader(tmp_path: Path, payload: bytes) -> None:
-    try:
-        _load(tmp_path, payload)
-    except ArtifactError:
-        pass
-
-
-@FUZZ
-@given(mutated_pickles())
-def test_mutated_pickles_never_crash_the_loader(tmp_path: Path, payload: bytes) -> None:
+@given(st.one_of(st.binary(max_size=300), mutated_pickles()))
+def test_random_or_mutated_bytes_never_crash_the_loader(
+    tmp_path: Path, payload: bytes
+) -> None:
     try:
         _load(tmp_path, payload)
     except ArtifactError:

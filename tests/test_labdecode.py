@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import io
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ import pytest
 from filtag import labels
 from filtag.artifacts import load_vars, write_vars
 from filtag.errors import FiltagError
-from tests.conftest import run_script
+from tests.conftest import refused, run_script
 from tests.test_export import assert_rankings_export, assert_tags_exports
 
 labdecode = importlib.import_module("labdecode")
@@ -53,14 +51,8 @@ def fails(*argv: object, logged: int = 0) -> str:
         argv: the flags.
         logged: how many INFO/WARNING lines come first (a run that started).
     """
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            code = labdecode.main([str(a) for a in argv])
-        except SystemExit as exc:  # argparse
-            code = exc.code
-    assert code == 2
-    *run_lines, line = err.getvalue().splitlines()
+    text = refused(labdecode, *argv)
+    *run_lines, line = text.splitlines()
     assert len(run_lines) == logged and not line.startswith(("INFO", "WARNING"))
     assert all(text.startswith(("INFO", "WARNING")) for text in run_lines)
     return line

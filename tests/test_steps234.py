@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import io
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +16,7 @@ from filtag.artifacts import load_vars, write_vars
 from filtag.labels import imagenet_wnids
 from tests import reference
 from tests.conftest import CHAIN_K_Q as K_Q
+from tests.conftest import refused as _fails
 from tests.conftest import run_script as _run
 
 step1, step2, step3, step4 = (
@@ -176,20 +175,6 @@ def test_step2_runs_without_tensorflow_on_a_seed_style_file(
     written = Path(result.stdout.strip().splitlines()[-1])
     assert written.name.endswith("-TF-VGG16-vars.pkl")
     assert load_vars(written)["meta"]["step1"] is None
-
-
-def _fails(script, *argv: object) -> str:
-    """Run a script that must refuse its input; return its stderr-free error text."""
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            code = script.main([str(a) for a in argv])
-        except SystemExit as exc:  # argparse
-            code = exc.code
-    assert code == 2
-    text = err.getvalue()
-    assert "Traceback" not in text
-    return text
 
 
 def test_wrong_truncated_or_foreign_files_are_refused(chain, tmp_path: Path) -> None:
