@@ -244,10 +244,12 @@ class ClassResults:
     rankings: dict[str, dict[int, list]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.rankings = {
-            key: {value: [] for value in self.k_q}
-            for key in ("y_k", "y_k_ll", "y_q", "y_q_ll")
-        }
+        # A restored class (a resumed run) keeps the rankings it was saved with.
+        if not self.rankings:
+            self.rankings = {
+                key: {value: [] for value in self.k_q}
+                for key in ("y_k", "y_k_ll", "y_q", "y_q_ll")
+            }
 
     def variables(self) -> dict[str, Any]:
         """Return the class file's variables, in the documented order."""

@@ -97,6 +97,63 @@ def test_step3_resumes_after_ctrl_c_mid_class(
         _same_results(whole.parent / a, resumed.parent / b)
 
 
+@pytest.fixture(scope="module")
+def twelve_test_chain(default_files, tmp_path_factory) -> Path:
+    """Steps 1-2 on 60 real images per class: 12 test images per class for step 3."""
+    root = tmp_path_factory.mktemp("twelve")
+    images = root / "images"
+    for class_dir in sorted(default_files.images_dir.iterdir()):
+        (images / class_dir.name).mkdir(parents=True)
+        for image in sorted(class_dir.iterdir())[:60]:
+            shutil.copy(image, images / class_dir.name / image.name)
+    step2 = importlib.import_module("step2filtertags")
+    step1_file, _ = run_script(step1, "--network", default_files.model,
+                               "--images-dir", images, "--save-dir", root)  # fmt: skip
+    step2_file, _ = run_script(step2, "--activations-file", step1_file,
+                               "--k-q", "0,1,5", "--save-dir", root)  # fmt: skip
+    return step2_file
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGKILL])
+def test_step3_resume_keeps_a_half_done_class(
+    twelve_test_chain: Path, tmp_path: Path, signal_number: int
+) -> None:
+    """Batch 32 over classes of 12 test images: the first checkpoint (after batch
+    1) holds classes 0-1 written and 8 of class 2's 12 images; the run is stopped
+    by a real signal right there, resumed, and must equal an uninterrupted run."""
+    args = ["--filtags-file", str(twelve_test_chain), "--batch-size", "32"]
+    whole, _ = run_script(step3, *args, "--save-dir", tmp_path / "whole")
+    out = tmp_path / "cut"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.stall", "2", "step3evaluation", *args,
+         "--save-dir", str(out)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*-checkpoint.pkl")) and time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.05)
+    time.sleep(0.5)  # the run is now stalled in batch 2
+    process.send_signal(signal_number)
+    assert process.wait(timeout=60) == (130 if signal_number == signal.SIGINT else -9)
+    (checkpoint,) = out.glob("*-checkpoint.pkl")
+    from filtag.artifacts import safe_load
+
+    with checkpoint.open("rb") as f:
+        state = safe_load(f)
+    assert state["written"] == 2 and list(state["partial"]) == [2]
+    assert len(state["partial"][2]["files"]) == 8
+    assert not list(out.glob("*-vars.pkl"))
+    resumed, _ = run_script(step3, *args, "--save-dir", out, "--resume", checkpoint)
+    _same_results(whole, resumed)
+    v_whole, v_resumed = load_vars(whole), load_vars(resumed)
+    assert len(v_resumed["eval_files"]) == 10
+    for a, b in zip(v_whole["eval_files"], v_resumed["eval_files"], strict=True):
+        class_file = load_vars(resumed.parent / b)
+        assert all(len(class_file[f"y_{v}"][5]) == 12 for v in ("k", "q", "k_ll"))
+        _same_results(whole.parent / a, resumed.parent / b)
+
+
 def test_step1_resumes_after_kill(default_files, small_images: Path, tmp_path: Path):
     images = tmp_path / "images"
     shutil.copytree(small_images, images)
