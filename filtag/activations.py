@@ -146,49 +146,108 @@ class FilterProbe:
         return np.split(activations, np.cumsum(self.filters_per_layer)[:-1], axis=-1)
 
 
+class ClassSums:
+    """Per-class float64 sums of the images' filter activations, as a run adds them.
+
+    The train images are numbered by their position in step 1's train list,
+    sorted by class. A run adds batches in position order and learns which
+    classes are finished: every image of theirs was added (or skipped as
+    unreadable), so they can be journaled (:mod:`filtag.resume`).
+
+    Args:
+        labels: int, shape (n_images,): the class of each position, sorted.
+        n_classes: number of classes.
+        n_filters: filters of all selected layers together (F).
+        finished: classes whose sums a resumed run restores: {class:
+            (float64 sums of shape (F,), image count)}; their images are
+            not read again.
+
+    Attributes:
+        sums: float64, shape (n_classes, F).
+        counts: int64, shape (n_classes,).
+        positions: int64, the positions still to read, ascending.
+    """
+
+    def __init__(
+        self,
+        labels: np.ndarray,
+        n_classes: int,
+        n_filters: int,
+        finished: dict[int, tuple[np.ndarray, int]] | None = None,
+    ) -> None:
+        self.labels = np.asarray(labels, np.int64)
+        self.sums = np.zeros((n_classes, n_filters), np.float64)
+        self.counts = np.zeros(n_classes, np.int64)
+        for c, (sums, count) in (finished or {}).items():
+            self.sums[c], self.counts[c] = sums, count
+        todo = np.ones(n_classes, bool)
+        todo[list(finished or {})] = False
+        self.positions = np.flatnonzero(todo[self.labels])
+        self._open = [c for c in range(n_classes) if todo[c]]
+        # the last position of each open class; -1 for a class without images
+        last = np.full(n_classes, -1, np.int64)
+        last[self.labels[self.positions]] = self.positions
+        self._last = last
+
+    def add(self, activations: np.ndarray, index: np.ndarray) -> list[int]:
+        """Add a batch; return the classes it finished, in class order.
+
+        Args:
+            activations: float32, shape (batch, F): the images' activations.
+            index: int, shape (batch,): their positions, ascending, each after
+                the positions of earlier batches.
+        """
+        batch_labels = self.labels[index]
+        np.add.at(self.sums, batch_labels, activations.astype(np.float64))
+        self.counts += np.bincount(batch_labels, minlength=len(self.counts))
+        return self._close(lambda c: self._last[c] <= index[-1])
+
+    def finish(self) -> list[int]:
+        """End of the data: return the classes not finished yet (all are now)."""
+        return self._close(lambda c: True)
+
+    def _close(self, done: Callable[[int], bool]) -> list[int]:
+        closed = [c for c in self._open if done(c)]
+        self._open = [c for c in self._open if c not in closed]
+        return closed
+
+    def means(self) -> np.ndarray:
+        """Return the class means: float64 (n_classes, F); NaN for an empty class."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.sums / self.counts[:, None]
+
+
 def class_sums(
     probe: FilterProbe,
     batches: Iterable[tuple[tf.Tensor, tf.Tensor]],
-    labels: np.ndarray,
-    n_classes: int,
+    sums: ClassSums,
     progress: tqdm | None = None,
-    start: tuple[np.ndarray, np.ndarray] | None = None,
-    on_class_done: Callable[[np.ndarray, np.ndarray, int], None] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sum the filter activations of the images of each class.
+    on_class_done: Callable[[int], None] | None = None,
+) -> ClassSums:
+    """Run the probe over ``batches`` and add their activations to ``sums``.
 
     Args:
         probe: the network's :class:`FilterProbe`.
         batches: (images, index) batches, as :func:`filtag.data.image_dataset`
-            yields them; ``index`` points into ``labels``, which is sorted.
-        labels: int, shape (n_images,): the class index of each image, sorted.
-        n_classes: number of classes.
+            yields them for the positions ``sums.positions``.
+        sums: the accumulator; updated in place.
         progress: a progress bar to advance by the images of each batch.
-        start: (sums, counts) to continue from (a resumed run), else zeros.
-        on_class_done: called as ``on_class_done(sums, counts, consumed)`` after
-            each batch that completes a class, ``consumed`` being the number of
-            images of ``labels`` read so far (a checkpoint).
+        on_class_done: called with each class index once the class is
+            finished (a journal record), in class order.
 
     Returns:
-        (sums, counts): float64, shape (n_classes, F), and int64, shape
-        (n_classes,); the class means are ``sums / counts[:, None]``.
+        ``sums``.
     """
-    if start is None:
-        sums = np.zeros((n_classes, sum(probe.filters_per_layer)), np.float64)
-        counts = np.zeros(n_classes, np.int64)
-    else:
-        sums, counts = (array.copy() for array in start)
-    done = None  # classes below this index are complete
+    report = on_class_done or (lambda c: None)
     for images, index in batches:
         activations, _ = probe(images)
-        batch_labels = labels[index.numpy()]
-        np.add.at(sums, batch_labels, activations.astype(np.float64))
-        counts += np.bincount(batch_labels, minlength=n_classes)
-        consumed = int(index[-1]) + 1
+        index = index.numpy()
+        finished = sums.add(activations, index)
         if progress is not None:
-            progress.update(consumed - progress.n)
-        done_before = batch_labels[0] if done is None else done
-        done = n_classes if consumed == len(labels) else labels[consumed]
-        if on_class_done is not None and done > done_before:
-            on_class_done(sums, counts, consumed)
-    return sums, counts
+            done = int(np.searchsorted(sums.positions, index[-1])) + 1
+            progress.update(done - progress.n)
+        for c in finished:
+            report(c)
+    for c in sums.finish():
+        report(c)
+    return sums

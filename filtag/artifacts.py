@@ -48,6 +48,7 @@ STEP_TAGS = {
     "LD": "labdecode.py",
     "VIS": "filTagsvis.py",
     "HRP": "hitrates-plots.py",
+    "TC": "tagcheck.py",
 }
 
 #: The only globals a filtag pickle may name (module, name).
@@ -209,7 +210,7 @@ PREFIX_PATTERN = re.compile(
 )
 
 
-def find_run(save_dir: Path, resume: str, tag: str) -> Run:
+def find_run(save_dir: Path, resume: str, tag: str, suffix: str) -> Run:
     """Return the interrupted run that ``--resume`` names, to continue it.
 
     Args:
@@ -217,9 +218,10 @@ def find_run(save_dir: Path, resume: str, tag: str) -> Run:
         resume: the run id (``2026-11-21-2130`` or ``2026-11-21-2130-2``), or
             the path of any of the run's files.
         tag: the step's tag; the run must be of this step.
+        suffix: the file an interrupted run leaves, e.g. ``journal.pkl``.
 
     Raises:
-        ArtifactError: no checkpoint of such a run, or the run is complete.
+        ArtifactError: no interrupted run of that id, or the run is complete.
     """
     given = Path(resume)
     folder = given.parent if given.name != resume else save_dir
@@ -227,35 +229,36 @@ def find_run(save_dir: Path, resume: str, tag: str) -> Run:
     match = PREFIX_PATTERN.match(run_id)
     if match:
         run_id = match["run_id"]
-    found = sorted(folder.glob(f"{run_id}-{tag}-*-checkpoint.pkl"))
+    found = sorted(folder.glob(f"{run_id}-{tag}-*-{suffix}"))
     if len(found) != 1:
         raise ArtifactError(
-            f"--resume {resume}: {len(found)} checkpoints of a {STEP_TAGS[tag]} run "
+            f"--resume {resume}: {len(found)} interrupted {STEP_TAGS[tag]} runs "
             f"{run_id} in {folder}; pass the run id of an interrupted run of this "
-            "step (its -checkpoint.pkl must exist)."
+            f"step (its -{suffix} must exist)."
         )
-    parts = PREFIX_PATTERN.fullmatch(found[0].name[: -len("-checkpoint.pkl")])
+    parts = PREFIX_PATTERN.fullmatch(found[0].name[: -len(suffix) - 1])
     run = Run(folder, parts["run_id"], parts["tag"], parts["network"])
     if run.vars_path.exists():
         raise ArtifactError(f"--resume {resume}: {run.vars_path} is complete already.")
     return run
 
 
-def write_checkpoint(run: Run, state: dict[str, Any]) -> None:
-    """Save a run's progress (plain types only) as ``<prefix>-checkpoint.pkl``."""
-    atomic_write_bytes(run.path("checkpoint.pkl"), [_dumps_plain("checkpoint", state)])
+def network_of(meta: Any, path: Path, tag: str) -> str:
+    """Return the network a step file belongs to.
 
+    Args:
+        meta: the file's ``meta`` (None for a file of the original scripts).
+        path: the file, named ``<run id>-<tag>-<network>-vars[.pkl]``.
+        tag: the step's tag.
 
-def load_checkpoint(run: Run) -> dict[str, Any]:
-    """Load the state saved by :func:`write_checkpoint` (restricted unpickler)."""
-    path = run.path("checkpoint.pkl")
-    try:
-        with path.open("rb") as f:
-            return safe_load(f)
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
-        raise ArtifactError(
-            f"{path} cannot be read ({exc}); start a new run."
-        ) from None
+    Returns:
+        ``meta["network"]``, else the network part of the file name, else the
+        file name without ``.pkl``.
+    """
+    if isinstance(meta, dict) and isinstance(meta.get("network"), str):
+        return meta["network"]
+    match = re.search(rf"-{tag}-(.+)-vars(?:\.pkl)?$", path.name)
+    return match.group(1) if match else path.name.removesuffix(".pkl")
 
 
 # ------------------------------------------------------------------ atomic writes
@@ -267,7 +270,8 @@ def atomic_write_bytes(path: Path, chunks: Iterable[bytes]) -> None:
     The temporary file lives in the same folder, so the rename is atomic: a
     reader sees either no file or the whole file.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    prefix = f".{path.name}.{os.getpid()}."  # a later run removes it if this dies
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "wb") as f:
@@ -331,11 +335,6 @@ def safe_load(f: BinaryIO) -> Any:
     return SafeUnpickler(f).load()
 
 
-def safe_loads(data: bytes) -> Any:
-    """Read one pickle from ``data`` with :class:`SafeUnpickler`."""
-    return safe_load(io.BytesIO(data))
-
-
 def names_path(vars_path: Path) -> Path:
     """Return the names file of a vars file: ``x-vars.pkl`` -> ``x-vars-names.pkl``."""
     return vars_path.with_name(vars_path.name.removesuffix(".pkl") + "-names.pkl")
@@ -367,7 +366,7 @@ class _PlainPickler(pickle.Pickler):
         return NotImplemented
 
 
-def _dumps_plain(name: str, value: Any) -> bytes:
+def dumps_plain(name: str, value: Any) -> bytes:
     """Pickle ``value``, refusing any type that :class:`SafeUnpickler` refuses."""
     buffer = io.BytesIO()
     try:
@@ -435,7 +434,7 @@ def write_vars(
         TypeError: a value holds a type outside the allowed ones.
     """
     names = list(variables)
-    blobs = [_dumps_plain(name, variables[name]) for name in names]
+    blobs = [dumps_plain(name, variables[name]) for name in names]
     atomic_write_bytes(names_path(vars_path), [pickle.dumps(names, PICKLE_PROTOCOL)])
     if info:
         atomic_write_text(

@@ -276,7 +276,10 @@ def load_image(path: str, spec: ImageSpec) -> np.ndarray | None:
 
 
 def image_dataset(
-    paths: Sequence[Path], spec: ImageSpec, batch_size: int, first_index: int = 0
+    paths: Sequence[Path],
+    spec: ImageSpec,
+    batch_size: int,
+    indices: Sequence[int] | None = None,
 ):
     """Return a tf.data pipeline that decodes ``paths`` in parallel, in order.
 
@@ -286,13 +289,14 @@ def image_dataset(
         paths: the image files.
         spec: how to read them.
         batch_size: images per batch (the last batch may be smaller).
-        first_index: the index of ``paths[0]`` (a resumed run reads the rest
-            of a longer list).
+        indices: a number per path, passed along with its image (e.g. its
+            position in a longer list a resumed run reads part of); None: the
+            positions 0, 1, ... in ``paths``.
 
     Returns:
         ``tf.data.Dataset`` of (images, index): images uint8, shape
         (batch, spec.height, spec.width, spec.channels); index int64, shape
-        (batch,), ``first_index`` + the position of each image in ``paths``.
+        (batch,), the ``indices`` of the images.
     """
     import tensorflow as tf
 
@@ -320,7 +324,11 @@ def image_dataset(
     encoded = tf.constant(
         [os.fsencode(p) for p in paths], tf.string, shape=[len(paths)]
     )
-    index = tf.range(first_index, first_index + len(paths), dtype=tf.int64)
+    index = tf.constant(
+        np.arange(len(paths)) if indices is None else np.asarray(indices),
+        tf.int64,
+        shape=[len(paths)],
+    )
     ds = tf.data.Dataset.from_tensor_slices((encoded, index))
     ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.filter(decoded).map(drop_flag)

@@ -1,7 +1,8 @@
 """The embedded default: a small CNN trained on Fashion-MNIST, and real test images.
 
-Everything is made offline and cached in one folder (``default/`` in the
-repository unless told otherwise):
+Everything is made offline on first use and cached in one folder,
+:func:`default_root` (``$FILTAG_HOME/default``, else
+``$XDG_CACHE_HOME/filtag/default``, else ``~/.cache/filtag/default``):
 
 - ``fashion_mnist_cnn.keras``: the CNN, trained deterministically on the 60,000
   training images (about a minute on 2 CPU cores); it takes raw 0..255
@@ -34,8 +35,14 @@ logger = logging.getLogger(__name__)
 #: Where Debian's dataset-fashion-mnist package puts the IDX files.
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 
-#: The default folder of the embedded default, beside the package.
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "default"
+
+def default_root() -> Path:
+    """Return the folder of the embedded default (see the module text)."""
+    if os.environ.get("FILTAG_HOME"):
+        return Path(os.environ["FILTAG_HOME"]).expanduser() / "default"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "filtag" / "default"
+
 
 #: Fashion-MNIST label names in label order; folder-safe ('/' replaced).
 LABEL_NAMES = (
@@ -165,12 +172,16 @@ def train_cnn(x_train: np.ndarray, y_train: np.ndarray, epochs: int = EPOCHS):
     return model
 
 
-def ensure_default(root: Path = DEFAULT_ROOT) -> DefaultFiles:
+def ensure_default(root: Path | None = None) -> DefaultFiles:
     """Make the embedded default in ``root`` unless it is there already.
+
+    Args:
+        root: the folder (None: :func:`default_root`).
 
     Returns:
         The :class:`DefaultFiles` of ``root``.
     """
+    root = root or default_root()
     files = DefaultFiles(root)
     if files.model.is_file() and files.accuracy.is_file():
         return files

@@ -1,19 +1,22 @@
 """Class labels: the names of a model's outputs, and ImageNet wnids.
 
-``decoding_wnids.txt`` (in the repository root) lists the 1000 ImageNet classes
-in Keras output order, one ``wnid, name`` per line, e.g. ``n01440764, tench``.
+``decoding_wnids.txt`` (package data of filtag) lists the 1000 ImageNet classes
+in Keras output order, one ``wnid, name`` per line, e.g. ``n01440764, tench``;
+torchvision and timm use the same order.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from filtag.errors import FiltagError
 
-#: The ImageNet wnid -> name file shipped with filtag.
-WNIDS_FILE = Path(__file__).resolve().parent.parent / "decoding_wnids.txt"
+#: The ImageNet wnid -> name file shipped with filtag (inside the package).
+WNIDS_FILE = Path(str(resources.files("filtag").joinpath("decoding_wnids.txt")))
 
 #: Number of outputs of an ImageNet classifier.
 IMAGENET_CLASSES = 1000
@@ -54,9 +57,50 @@ def read_mapping(path: Path = WNIDS_FILE, flag: str = "--mapping") -> dict[str, 
     return mapping
 
 
+@functools.cache
+def imagenet_names() -> dict[str, str]:
+    """Return {wnid: name} of the 1000 ImageNet classes, in Keras output order."""
+    return read_mapping(WNIDS_FILE)
+
+
 def imagenet_wnids() -> list[str]:
     """Return the 1000 ImageNet wnids in Keras output order."""
-    return list(read_mapping(WNIDS_FILE))
+    return list(imagenet_names())
+
+
+def display(label: str) -> str:
+    """Return a label for people: an ImageNet wnid with its name, others unchanged.
+
+    E.g. ``n02088364`` -> ``n02088364 beagle``.
+    """
+    name = imagenet_names().get(label)
+    return f"{label} {name}" if name else label
+
+
+def mismatch_message(output_names: Sequence[str], folders: Sequence[str]) -> str | None:
+    """Return why hit rates would be 0, or None when they can mean something.
+
+    A hit needs the network's top-1 class to be a class folder's name; when no
+    folder name is among the network's output names, no image can be a hit.
+
+    Args:
+        output_names: the name of each network output.
+        folders: the class folder names.
+    """
+    if set(output_names) & set(folders):
+        return None
+    wnids = set(output_names) <= set(imagenet_names())
+    outputs = "ImageNet wnids" if wnids else "named"
+    return (
+        f"the network's outputs are {outputs} ({_examples(output_names)}) and the "
+        f"class folders are {_examples(folders)}: none is the other's, so hit rates "
+        "will be 0; pass --class-names or use a network trained on these classes"
+    )
+
+
+def _examples(names: Sequence[str], n: int = 3) -> str:
+    """Return the first ``n`` names joined, with ', ...' when there are more."""
+    return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
 
 
 def output_class_names(

@@ -6,18 +6,20 @@ file (and step 3's class files), renames, and writes the new file set.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import datetime as dt
+import glob
 import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from filtag import cli, export, labels
+from filtag import artifacts, export, labels, params
 from filtag.artifacts import STEP_TAGS, Run, load_vars, reserve_run, write_vars
 from filtag.errors import ArtifactError, FiltagError
+from filtag.logs import run_logs
+from filtag.provenance import now_utc
+from filtag.results import RunResult, result_of
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +85,7 @@ def _content_of(path: Path) -> Iterator[None]:
 
 def network_of(variables: Mapping[str, Any], path: Path, tag: str) -> str:
     """Return the decoded run's network part: the input's network + ``-names``."""
-    meta = variables.get("meta") or {}
-    match = re.search(rf"-{tag}-(.+)-vars\.pkl$", path.name)
-    network = meta.get("network") or (match.group(1) if match else path.stem)
+    network = artifacts.network_of(variables.get("meta"), path, tag)
     return network if network.endswith(NETWORK_SUFFIX) else network + NETWORK_SUFFIX
 
 
@@ -178,35 +178,51 @@ def decode_class_files(
     return written
 
 
-def decode(args: argparse.Namespace) -> Path:
-    """Write a copy of ``args.vars_file`` (and its class files) with names.
+def decode(
+    vars_file: str | Path | None = None,
+    *,
+    mapping: str | Path | None = None,
+    save_dir: str | Path = "results",
+    time_delta: float = 0,
+) -> RunResult:
+    """Write a copy of a step 2, 3 or 4 file (and step 3's class files) with names.
 
     Args:
-        args: vars_file, mapping (None: :data:`filtag.labels.WNIDS_FILE`),
-            save_dir, time_delta.
+        vars_file: the ``-vars.pkl`` to decode (a step-3 index with its class
+            files beside it).
+        mapping: a ``label, name`` file (None: :data:`filtag.labels.WNIDS_FILE`).
+        save_dir, time_delta: see :data:`filtag.params.PARAMS`.
 
     Returns:
-        The new ``-vars.pkl``.
+        The new run; ``path`` is its ``-vars.pkl``. A run that fails leaves no
+        file but its logs.
     """
-    variables = load_vars(args.vars_file)
-    tag = step_of(variables, args.vars_file)
-    source = args.mapping or labels.WNIDS_FILE
-    mapping = labels.read_mapping(source)
-    table, unknown = decoding_table(variables, args.vars_file, mapping, source)
-    with _content_of(args.vars_file):
+    args = params.checked(
+        {"vars_file": vars_file, "mapping": mapping, "save_dir": save_dir,
+         "time_delta": time_delta},
+        required=["vars_file"],
+    )  # fmt: skip
+    path = args["vars_file"]
+    variables = load_vars(path)
+    tag = step_of(variables, path)
+    source = args["mapping"] or labels.WNIDS_FILE
+    table, unknown = decoding_table(
+        variables, path, labels.read_mapping(source), source
+    )
+    with _content_of(path):
         decoded = labels.decode_step_vars(variables, table)
-    network = network_of(variables, args.vars_file, tag)
-    run = reserve_run(args.save_dir, tag, network, args.time_delta)
-    with cli.run_logs(run):
-        logger.info("labdecode run %s: %s", run.prefix, vars(args))
-        log_decoding(table, unknown, mapping, source)
+    network = network_of(variables, path, tag)
+    run = reserve_run(args["save_dir"], tag, network, args["time_delta"])
+    with run_logs(run), _all_or_nothing(run):
+        logger.debug("labdecode run %s: %s", run.prefix, args)
+        log_decoding(table, unknown, labels.read_mapping(source), source)
         meta = dict(decoded.get("meta") or {"step": tag})
         meta.update(
             run_id=run.run_id,
-            created_utc=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            created_utc=now_utc(),
             network=network,
-            decoded_from=str(args.vars_file.resolve()),
-            mapping_file=str(source.resolve()),
+            decoded_from=str(path.resolve()),
+            mapping_file=str(source),
             label_mapping=labels.compose_label_mapping(
                 meta.get("label_mapping") or {}, table
             ),
@@ -215,11 +231,25 @@ def decode(args: argparse.Namespace) -> Path:
         decoded["meta"] = meta
         if tag == "E":
             decoded["eval_files"] = decode_class_files(
-                args.vars_file, variables["eval_files"], table, run
+                path, variables["eval_files"], table, run
             )
         export.write_exports(run.vars_path, decoded)
         header = (
             f"filtag {STEP_TAGS[tag]} file with decoded labels ({source.name}), "
             f"run {run.prefix}"
         )
-        return write_vars(run.vars_path, decoded, header)
+        write_vars(run.vars_path, decoded, header)
+        logger.info("decoded %d labels -> %s", len(table), run.vars_path.name)
+    return result_of(RunResult, run, run.vars_path)
+
+
+@contextlib.contextmanager
+def _all_or_nothing(run: Run) -> Iterator[None]:
+    """Remove the run's files but its logs when the body fails."""
+    try:
+        yield
+    except BaseException:
+        for path in run.save_dir.glob(glob.escape(run.prefix) + "-*"):
+            if not path.name.endswith(".log"):
+                path.unlink(missing_ok=True)
+        raise

@@ -29,11 +29,9 @@ from fractions import Fraction
 import numpy as np
 
 from filtag.errors import FiltagError
+from filtag.variants import KINDS
 
 logger = logging.getLogger(__name__)
-
-#: The rule kinds: "k" counts filters, "q" is a percentage of the layer's filters.
-KINDS = ("k", "q")
 
 #: filTags[value][layer][filter]: the class names the filter is tagged with.
 FilterTags = dict[int, list[list[list[str]]]]
@@ -148,8 +146,6 @@ def selected(
     kind: str,
     value: int,
     ranks: np.ndarray | None = None,
-    layer: int = 0,
-    warn: bool = True,
 ) -> np.ndarray:
     """Return the filters that the rule selects in each row.
 
@@ -160,28 +156,63 @@ def selected(
         value: the rule's whole number >= 0.
         ranks: ``descending_ranks(values)``, to share one sort between rules;
             computed when None.
-        layer: the layer's index, for the warning.
-        warn: log a warning when ``k > n_filters`` or ``q > 100`` falls back
-            to the mean rule; pass False when that was logged already.
 
     Returns:
         bool, shape (rows, n_filters); no filter in a row holding NaN.
     """
-    n_filters = values.shape[1]
-    size = rule_size(kind, value, n_filters)
+    size = rule_size(kind, value, values.shape[1])
     if size is None:
-        if warn and value > (n_filters if kind == "k" else 100):
-            limit = f"the {n_filters} filters" if kind == "k" else "100 percent"
-            logger.warning(
-                "%s=%d is more than %s of layer %d; layer %d uses the mean rule "
-                "(filters above the mean) for %s=%d",
-                *(kind, value, limit, layer, layer, kind, value),
-            )
         mask = above_mean(values)
     else:
         mask = (descending_ranks(values) if ranks is None else ranks) < size
     mask[np.isnan(values).any(axis=1)] = False
     return mask
+
+
+def mean_fallback_warning(
+    kind: str, values: Iterable[int], filters_per_layer: Sequence[int]
+) -> str | None:
+    """Return one line naming the values that fall back to the mean rule, or None.
+
+    A k larger than a layer's filters, or a q above 100, selects the filters
+    above the layer's mean instead.
+
+    Args:
+        kind: "k" or "q".
+        values: the kind's values.
+        filters_per_layer: the filters of each layer.
+    """
+    values = sorted(set(values))
+    if kind == "q":
+        over = [q for q in values if q > 100]
+        return (
+            f"q={_ranges(over)} is more than 100 percent; the mean rule (filters "
+            "above the layer's mean) applies instead"
+            if over
+            else None
+        )
+    layers = [
+        f"layer {layer} ({n} filters): k={_ranges([k for k in values if k > n])}"
+        for layer, n in enumerate(filters_per_layer)
+        if any(k > n for k in values)
+    ]
+    if not layers:
+        return None
+    return (
+        "k is more than the filters of some layers, which use the mean rule "
+        f"(filters above the layer's mean) instead: {'; '.join(layers)}"
+    )
+
+
+def _ranges(numbers: Sequence[int]) -> str:
+    """Return ascending whole numbers as text with runs shortened: '17-25,30'."""
+    parts, start = [], 0
+    for i in range(1, len(numbers) + 1):
+        if i == len(numbers) or numbers[i] != numbers[i - 1] + 1:
+            run = numbers[start:i]
+            parts.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
+            start = i
+    return ",".join(parts)
 
 
 def check_layers(layers: Sequence[np.ndarray], n_rows: int, row: str) -> None:
@@ -274,13 +305,20 @@ def filter_tags(
     tags: dict[str, FilterTags] = {kind: {} for kind in KINDS}
     for kind, value in rules:
         tags[kind][value] = []
+    filters = [values.shape[1] for values in class_acts]
+    for kind in KINDS:
+        message = mean_fallback_warning(
+            kind, [v for k, v in rules if k == kind], filters
+        )
+        if message:
+            logger.warning("%s", message)
     with gc_paused():
-        for layer, values in enumerate(class_acts):
+        for values in class_acts:
             # Fortran order makes every mask Fortran-ordered, so _layer_tags
             # reads mask.T without copying it.
             values = np.asfortranarray(values)
             ranks = np.asfortranarray(descending_ranks(values))
             for kind, value in rules:
-                mask = selected(values, kind, value, ranks, layer)
+                mask = selected(values, kind, value, ranks)
                 tags[kind][value].append(_layer_tags(mask, names))
     return tags["k"], tags["q"]

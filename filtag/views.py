@@ -1,54 +1,73 @@
-"""The pages of filTagsvis.py and hitrates-plots.py: load a step file, build the
+"""The pages of ``filtag vis`` and ``filtag plots``: load a step file, build the
 figures (:mod:`filtag.plots`), write standalone HTML (and PNG) files.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import re
 from pathlib import Path
+from typing import Any
 
-from filtag import cli, plots
+from filtag import params, plots
 from filtag.artifacts import (
     atomic_write_bytes,
     atomic_write_text,
     load_step_vars,
+    network_of,
     reserve_run,
 )
 from filtag.errors import FiltagError
+from filtag.logs import run_logs
+from filtag.results import RunResult, result_of
+from filtag.variants import VARIANTS
 
 logger = logging.getLogger(__name__)
 
 
-def write_tag_views(args: argparse.Namespace) -> Path:
-    """Load the step-2 file, build the tag figures, write the page.
+def tag_views(
+    filtags_file: str | Path | None = None,
+    *,
+    kind: str = "k",
+    value: int = 5,
+    view_layers: Any = None,
+    save_dir: str | Path = "results",
+    time_delta: float = 0,
+) -> RunResult:
+    """Write the page of step 2's tags under one rule.
 
     Args:
-        args: filtags_file, kind, value, view_layers, save_dir, time_delta.
+        filtags_file: step 2's ``-vars.pkl``.
+        kind, value: the rule (``value`` must be one of step 2's).
+        view_layers: layer names or indices to show (None: the last 4).
+        save_dir, time_delta: see :data:`filtag.params.PARAMS`.
 
     Returns:
-        The HTML page written.
+        The run; ``path`` is the page.
     """
-    name = f"filTags_{args.kind}"
-    v = load_step_vars(args.filtags_file, "TF", "--filtags-file", [name])
-    if args.value not in v[name]:
+    args = params.checked(
+        {"filtags_file": filtags_file, "kind": kind, "value": value,
+         "view_layers": view_layers, "save_dir": save_dir, "time_delta": time_delta},
+        required=["filtags_file", "value"],
+    )  # fmt: skip
+    name = f"filTags_{args['kind']}"
+    v = load_step_vars(args["filtags_file"], "TF", "--filtags-file", [name])
+    if args["value"] not in v[name]:
         available = ", ".join(map(str, sorted(v[name])))
         raise FiltagError(
-            f"--value {args.value} is not in {args.filtags_file} ({args.kind} values: "
-            f"{available}); choose one of those or rerun step 2 with it in --k-q."
+            f"--value {args['value']} is not in {args['filtags_file']} "
+            f"({args['kind']} values: {available}); choose one of those or rerun "
+            "step 2 with it in --k-q."
         )
     meta = v.get("meta")
-    layers_tags = v[name][args.value]
+    layers_tags = v[name][args["value"]]
     classes = plots.class_names(meta, v[name])
     layers = plots.layer_names(meta, len(layers_tags))
-    shown = plots.choose_layers(args.view_layers, layers)
-    match = re.search(r"-TF-(.+)-vars\.pkl$", args.filtags_file.name)
-    network = meta["network"] if meta else match.group(1) if match else "filtags"
-    run = reserve_run(args.save_dir, "VIS", network, args.time_delta)
-    with cli.run_logs(run):
-        logger.info("filter tag views run %s: %s", run.prefix, vars(args))
-        rule = plots.rule_text(args.kind, args.value)
+    shown = plots.choose_layers(args["view_layers"], layers)
+    network = network_of(meta, args["filtags_file"], "TF")
+    run = reserve_run(args["save_dir"], "VIS", network, args["time_delta"])
+    with run_logs(run):
+        logger.debug("filter tag views run %s: %s", run.prefix, args)
+        rule = plots.rule_text(args["kind"], args["value"])
         figures = [
             plots.tags_histogram_figure(
                 [layers_tags[a] for a in shown], [layers[a] for a in shown], rule
@@ -56,18 +75,18 @@ def write_tag_views(args: argparse.Namespace) -> Path:
         ]
         for a in shown:
             tags = layers_tags[a]
-            in_layer = plots.rule_text(args.kind, args.value, len(tags))
+            in_layer = plots.rule_text(args["kind"], args["value"], len(tags))
             figures.append(plots.tag_map_figure(tags, classes, layers[a], in_layer))
             figures.append(plots.cotag_figure(tags, classes, layers[a], in_layer))
         fallback = (
             "; in a layer with fewer than k filters: those above its mean"
-            if args.kind == "k" and args.value
+            if args["kind"] == "k" and args["value"]
             else ""
         )
         intro = [
             f"Network {network}: {len(classes)} classes, {len(layers)} layers with "
             f"{sum(map(len, layers_tags))} filters; shown: "
-            f"{', '.join(layers[a] for a in shown)}. Tags from {args.filtags_file}.",
+            f"{', '.join(layers[a] for a in shown)}. Tags from {args['filtags_file']}.",
             "FilTag tags a filter with a class when the filter is among the most "
             "active filters of its layer for the images of that class "
             f"({rule}{fallback}). "
@@ -75,64 +94,77 @@ def write_tag_views(args: argparse.Namespace) -> Path:
             "class is specific to it, a filter tagged with many classes is shared.",
         ]
         page = plots.page_html(
-            f"Filter tags of {network}, {args.kind} = {args.value}", intro, figures
+            f"Filter tags of {network}, {args['kind']} = {args['value']}",
+            intro,
+            figures,
         )
-        path = run.path(f"{args.kind}{args.value}.html")
+        path = run.path(f"{args['kind']}{args['value']}.html")
         atomic_write_text(path, page)
         logger.info(
-            "wrote %s (%d figures, %.1f MB)", path, len(figures), len(page) / 1e6
+            "wrote %s (%d figures, %.1f MB)", path.name, len(figures), len(page) / 1e6
         )
-        return path
+    return result_of(RunResult, run, path)
 
 
-VARIANTS = ("k", "k_ll", "q", "q_ll")
-
-
-def write_hitrate_plots(args: argparse.Namespace) -> Path:
-    """Load the step-4 file, build the hit-rate figures, write the page and PNGs.
+def hitrate_plots(
+    hitrates_file: str | Path | None = None,
+    *,
+    save_dir: str | Path = "results",
+    time_delta: float = 0,
+) -> RunResult:
+    """Write the page (and PNGs) of step 4's hit rates.
 
     Args:
-        args: hitrates_file, save_dir, time_delta.
+        hitrates_file: step 4's ``-vars.pkl``.
+        save_dir, time_delta: see :data:`filtag.params.PARAMS`.
 
     Returns:
-        The HTML page written.
+        The run; ``path`` is the page.
     """
-    needed = [f"{prefix}_{v}" for prefix in ("totalhit", "meanhit") for v in VARIANTS]
+    args = params.checked(
+        {"hitrates_file": hitrates_file, "save_dir": save_dir,
+         "time_delta": time_delta},
+        required=["hitrates_file"],
+    )  # fmt: skip
+    needed = [
+        variant.hit_var(prefix)
+        for prefix in ("totalhit", "meanhit")
+        for variant in VARIANTS
+    ]
     v = load_step_vars(
-        args.hitrates_file, "HR", "--hitrates-file", [*needed, "hit_k", "hit_q"]
+        args["hitrates_file"], "HR", "--hitrates-file", [*needed, "hit_k", "hit_q"]
     )
     meta = v.get("meta") or {}
-    match = re.search(r"-HR-(.+)-vars\.pkl$", args.hitrates_file.name)
-    network = meta.get("network") or (match.group(1) if match else "hitrates")
+    network = network_of(meta, args["hitrates_file"], "HR")
     m_values = sorted({m for rates in v["totalhit_k"].values() for m in rates})
     if not m_values:
         raise FiltagError(
-            f"--hitrates-file {args.hitrates_file} holds no hit rate; rerun step 4 "
-            "with test images."
+            f"--hitrates-file {args['hitrates_file']} holds no hit rate; rerun "
+            "step 4 with test images."
         )
     images = f"{meta['images']} test images" if "images" in meta else "test images"
     n_classes = len(v["hit_k"])
     figures = [
         plots.hitrate_figure(
-            {variant: v[f"totalhit_{variant}"] for variant in VARIANTS},
+            {variant.name: v[variant.hit_var("totalhit")] for variant in VARIANTS},
             f"Hit rate of {network}: the network's class among the first m "
             "tag-ranked classes",
             f"Pooled over {images} of {n_classes} classes. Higher is better: the "
             "filter tags agree with the network's own decision.",
         ),
         plots.hitrate_figure(
-            {variant: v[f"meanhit_{variant}"] for variant in VARIANTS},
+            {variant.name: v[variant.hit_var("meanhit")] for variant in VARIANTS},
             f"Hit rate of {network}, mean over classes",
             f"The mean of the per-class hit rates ({n_classes} classes with test "
             "images): every class counts the same, however many images it has.",
         ),
         plots.class_hitrate_figure({"k": v["hit_k"], "q": v["hit_q"]}, m_values[0]),
     ]
-    run = reserve_run(args.save_dir, "HRP", network, args.time_delta)
-    with cli.run_logs(run):
-        logger.info("hit-rate plots run %s: %s", run.prefix, vars(args))
+    run = reserve_run(args["save_dir"], "HRP", network, args["time_delta"])
+    with run_logs(run):
+        logger.debug("hit-rate plots run %s: %s", run.prefix, args)
         intro = [
-            f"Hit rates of {network} from {args.hitrates_file}.",
+            f"Hit rates of {network} from {args['hitrates_file']}.",
             "FilTag ranks the classes for a test image by the tags of the filters "
             "the image activates most. A hit: the network's own top-1 class is "
             "among the first m classes of that ranking. k: the k most active "
@@ -152,4 +184,4 @@ def write_hitrate_plots(args: argparse.Namespace) -> Path:
             ):
                 atomic_write_bytes(run.path(f"hitrates-{suffix}.png"), [png])
             logger.info("wrote %d PNG images beside the page", len(images_png))
-        return path
+    return result_of(RunResult, run, path)

@@ -46,7 +46,8 @@ def test_default_run_runs_all_steps(capsys, default_files, tmp_path: Path) -> No
     assert report.parent == tmp_path and report.name.endswith(
         "-HR-fashion_mnist_cnn-report.html"
     )
-    assert out.startswith("Total (pooled over all images), k most active filters, all")
+    summary = out.strip().splitlines()[0]
+    assert summary.startswith("best rule ") and summary.endswith(f"report: {report}")
     tags = {p.name.split("-")[4] for p in tmp_path.glob("*-vars.pkl")}
     assert tags == {"QFA", "TF", "E", "HR"}
     (step1_file,) = tmp_path.glob("*-QFA-*-vars.pkl")
@@ -57,6 +58,12 @@ def test_default_run_runs_all_steps(capsys, default_files, tmp_path: Path) -> No
     assert v4["meta"]["images"] == 600 and v4["meta"]["k_q"] == list(range(26))
     # far above chance (1 in 10): the tags agree with the network
     assert v4["totalhit_k"][0][1] > 0.5 and v4["totalhit_k"][25][3] > 0.8
+    best = max(
+        v4[f"totalhit_{variant}"][value][1]
+        for variant in ("k", "q", "k_ll", "q_ll")
+        for value in range(26)
+    )
+    assert f"hit rate {100 * best:.1f} % at m = 1, chance 10.0 %" in summary
     page = report.read_text()
     links = re.findall(r'href="([^"]+)"', page)
     assert len(links) == 8 and all((tmp_path / link).is_file() for link in links)

@@ -131,15 +131,15 @@ def test_rankings_order_types_and_empty_rows():
 # ------------------------------------------------------------ warnings, errors
 
 
-def test_k_above_filters_warns_once_per_layer(caplog):
+def test_k_above_filters_warns_in_one_line(caplog):
     matrices = [tag_matrix(t, INDEX) for t in TAGS]
-    with caplog.at_level(logging.WARNING, logger="filtag.tagging"):
+    with caplog.at_level(logging.WARNING, logger="filtag"):
         tag_counts(matrices, ACTS, "k", 3)
-    assert [r.getMessage().split(";")[0] for r in caplog.records] == [
-        "k=3 is more than the 2 filters of layer 1"
+    assert [r.getMessage().split(": ", 1)[1] for r in caplog.records] == [
+        "layer 1 (2 filters): k=3"
     ]
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="filtag.tagging"):
+    with caplog.at_level(logging.WARNING, logger="filtag"):
         counts = tag_counts(matrices, ACTS, "k", 3, warn=False)
     assert not caplog.records
     np.testing.assert_array_equal(counts[1], tag_counts(matrices, ACTS, "k", 0)[1])
@@ -155,3 +155,49 @@ def test_mismatched_inputs_are_refused():
         tag_counts(matrices, [ACTS[0], ACTS[1][:2]], "k", 1)
     with pytest.raises(FiltagError, match="at least one layer"):
         tag_counts([], [], "k", 1)
+
+
+# ------------------------------------------------ every rule at once (TagCounter)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tag_counter_equals_rule_by_rule_counts(seed):
+    from filtag.evaluation import TagCounter
+    from filtag.tagging import filter_tags
+
+    rng = np.random.default_rng(seed)
+    names = [f"c{i}" for i in rng.permutation(7)]
+    sizes = [3, 1, 6, 40, 2][: 2 + seed % 4]
+    levels = [0.0, 0.1, 0.2, 0.3, 0.5]
+    class_acts = [rng.choice(levels, size=(len(names), n)) for n in sizes]
+    class_acts[0][2] = np.nan  # a class without images selects nothing
+    values = sorted([*rng.choice(60, size=8, replace=False).tolist(), 0, 1, 120])
+    k_tags, q_tags = filter_tags(class_acts, names, values, values)
+    if seed == 5:  # tags that are not nested are counted rule by rule
+        k_tags[values[2]], k_tags[values[3]] = k_tags[values[3]], k_tags[values[2]]
+    acts = [rng.choice(levels, size=(9, n)) for n in sizes]
+    acts[-1][4, 0] = np.nan
+    acts[0][5] = 0.2  # a constant row
+    counter = TagCounter({"k": k_tags, "q": q_tags}, names, sizes)
+    got = counter.counts(acts)
+    index = {name: i for i, name in enumerate(names)}
+    for kind, tags in (("k", k_tags), ("q", q_tags)):
+        for value in values:
+            matrices = [tag_matrix(layer, index) for layer in tags[value]]
+            expected = tag_counts(matrices, acts, kind, value, warn=False)
+            np.testing.assert_array_equal(got[kind, value][0], expected[0])
+            np.testing.assert_array_equal(got[kind, value][1], expected[1])
+
+
+def test_rankings_keep_the_first_top_classes_ties_by_index():
+    counts = np.array([[3, 5, 5, 0, 1, 5], [0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 2]])
+    names = list("abcdef")
+    assert rankings(counts, names, top=3) == [
+        [("b", 5), ("c", 5), ("f", 5)],
+        [],
+        [("f", 2), ("a", 1), ("b", 1)],
+    ]
+    full = rankings(counts, names)
+    assert full[0] == [("b", 5), ("c", 5), ("f", 5), ("a", 3), ("e", 1)]
+    for top in range(1, 8):
+        assert rankings(counts, names, top=top) == [r[:top] for r in full]

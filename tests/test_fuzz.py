@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import io
 import pickle
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from filtag import artifacts, cli
+from filtag import artifacts, cli, params
 from filtag.errors import ArtifactError
 
 FUZZ = settings(
@@ -124,31 +125,50 @@ FLAG_VALUES = st.one_of(
 
 
 #: One value name per command-line option (--layers serves two scripts).
-OPTIONS = {flag.flag(name): name for name, flag in reversed(cli.FLAGS.items())}
+OPTIONS = {param.flag(name): name for name, param in reversed(params.PARAMS.items())}
 
 
 @FUZZ
 @given(st.lists(st.tuples(st.sampled_from(sorted(OPTIONS.values())), FLAG_VALUES),
                 max_size=5))  # fmt: skip
-def test_argument_parsing_never_crashes(pairs: list[tuple[str, str]]) -> None:
+def test_argument_parsing_gives_each_validators_value_or_one_line(
+    pairs: list[tuple[str, str]],
+) -> None:
     defaults = dict.fromkeys(OPTIONS.values())
     argv = [
-        item for name, value in pairs for item in (cli.FLAGS[name].flag(name), value)
+        item
+        for name, value in pairs
+        for item in (params.PARAMS[name].flag(name), value)
     ]
+    err = io.StringIO()
     try:
-        args = cli.parse("fuzz", argv, **defaults)
+        with contextlib.redirect_stderr(err):
+            args = cli.parse("fuzz", argv, **defaults)
     except SystemExit as exc:  # argparse's one-line error, exit 2
         assert exc.code == 2
+        message = err.getvalue()
+        assert message.count("\n") <= 1 or "usage:" in message
+        assert "error:" in message
         return
-    assert isinstance(args, argparse.Namespace)
+    last = dict(pairs)  # the last value of each flag wins
+    for name in defaults:
+        param = params.PARAMS[name]
+        if name in last and not param.switch:
+            assert getattr(args, name) == param.convert(last[name]), name
+        elif name not in last:
+            assert getattr(args, name) is None, name
 
 
 @FUZZ
 @given(st.one_of(st.text(max_size=20), st.integers(), st.floats(), st.booleans(),
                  st.lists(st.integers(-5, 200), max_size=5), st.none()))  # fmt: skip
-def test_every_validator_accepts_or_explains(value: object) -> None:
-    for flag in cli.FLAGS.values():
+def test_every_validator_accepts_or_says_what_it_expected(value: object) -> None:
+    for name, param in params.PARAMS.items():
         try:
-            flag.convert(value)
-        except argparse.ArgumentTypeError as exc:
-            assert str(exc)
+            converted = param.convert(value)
+        except ValueError as exc:
+            message = str(exc)
+            assert message.startswith(("expected", "range")), (name, message)
+            continue
+        assert converted is not None, name
+        assert param.convert(converted) == converted, name  # idempotent

@@ -336,7 +336,7 @@ def test_filtagsvis_refuses_bad_input(default_chain, tmp_path) -> None:
     err = assert_refused(filtagsvis, tmp_path, "--filtags-file", step2, "--layers", "x")
     assert "--layers 'x' is neither a layer name nor an index 0-3" in err
     err = assert_refused(filtagsvis, tmp_path, "--filtags-file", step2, "--kind", "p")
-    assert "--kind: expected k or q" in err
+    assert "--kind: expected one of k, q; Received: 'p'" in err
     err = assert_refused(filtagsvis, tmp_path)
     assert "--filtags-file is required" in err
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from filtag import activations
-from filtag.artifacts import load_vars
+from filtag.artifacts import PREFIX_PATTERN, Run, load_vars
+from filtag.resume import Journal
 from tests.conftest import run_script
 
 step1 = importlib.import_module("step1filteractivations")
@@ -55,6 +56,13 @@ class _Interrupt:
         monkeypatch.setattr(activations.FilterProbe, "__call__", call)
 
 
+def _journal(folder: Path) -> Journal:
+    """Read the one run journal in ``folder``."""
+    (path,) = folder.glob("*-journal.pkl")
+    match = PREFIX_PATTERN.fullmatch(path.name.removesuffix("-journal.pkl"))
+    return Journal.read(Run(folder, match["run_id"], match["tag"], match["network"]))
+
+
 def test_step1_resumes_after_ctrl_c_mid_class(
     monkeypatch, capsys, default_files, small_images: Path, tmp_path: Path
 ) -> None:
@@ -65,17 +73,17 @@ def test_step1_resumes_after_ctrl_c_mid_class(
     with monkeypatch.context() as patch:
         _Interrupt(patch, 12)  # 3 images a batch, 10 a class: inside class 3
         assert step1.main([*args, "--save-dir", str(out)]) == 130
-    assert "--resume RUN_ID" in capsys.readouterr().err
-    (checkpoint,) = out.glob("*-checkpoint.pkl")
+    journal = _journal(out)
+    run_id = journal.path.name.split("-QFA-")[0]
+    err = capsys.readouterr().err
+    assert f"finished classes are kept; continue with --resume {run_id}" in err
+    assert [r["class"] for r in journal.records] == [0, 1, 2]
     assert not list(out.glob("*-vars.pkl"))
-    run_id = checkpoint.name.split("-QFA-")[0]
     resumed, _ = run_script(step1, *args, "--save-dir", out, "--resume", run_id)
-    assert resumed.name.startswith(run_id) and not checkpoint.exists()
+    assert resumed.name.startswith(run_id) and not journal.path.exists()
     _same_results(whole, resumed)
-    assert (
-        "resuming after 30 of 100 train images"
-        in Path(str(resumed).replace("-vars.pkl", "-info.log")).read_text()
-    )
+    info = Path(str(resumed).replace("-vars.pkl", "-info.log")).read_text()
+    assert "resuming: 3 of 10 classes are done" in info
 
 
 def test_step3_resumes_after_ctrl_c_mid_class(
@@ -89,8 +97,8 @@ def test_step3_resumes_after_ctrl_c_mid_class(
         assert step3.main([*args, "--save-dir", str(out)]) == 130
     written = sorted(p.name.split("-E-")[1] for p in out.glob("*-vars?.pkl"))
     assert written == ["fashion_mnist_cnn-vars0.pkl", "fashion_mnist_cnn-vars1.pkl"]
-    (checkpoint,) = out.glob("*-checkpoint.pkl")
-    resumed, _ = run_script(step3, *args, "--save-dir", out, "--resume", checkpoint)
+    journal = _journal(out)
+    resumed, _ = run_script(step3, *args, "--save-dir", out, "--resume", journal.path)
     _same_results(whole, resumed)
     v_whole, v_resumed = load_vars(whole), load_vars(resumed)
     for a, b in zip(v_whole["eval_files"], v_resumed["eval_files"], strict=True):
@@ -114,37 +122,43 @@ def twelve_test_chain(default_files, tmp_path_factory) -> Path:
     return step2_file
 
 
-@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGKILL])
-def test_step3_resume_keeps_a_half_done_class(
-    twelve_test_chain: Path, tmp_path: Path, signal_number: int
-) -> None:
-    """Batch 32 over classes of 12 test images: the first checkpoint (after batch
-    1) holds classes 0-1 written and 8 of class 2's 12 images; the run is stopped
-    by a real signal right there, resumed, and must equal an uninterrupted run."""
-    args = ["--filtags-file", str(twelve_test_chain), "--batch-size", "32"]
-    whole, _ = run_script(step3, *args, "--save-dir", tmp_path / "whole")
-    out = tmp_path / "cut"
+def _stop_stalled(
+    script: str, stall_at: int, args: list[str], out: Path, signal_number: int
+) -> Journal:
+    """Run ``script`` with its network stalled from call ``stall_at`` on, stop it
+    with a real signal once its journal holds a class, and return the journal."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.stall", "2", "step3evaluation", *args,
+        [sys.executable, "-m", "tests.support.stall", str(stall_at), script, *args,
          "--save-dir", str(out)],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 120
-    while not list(out.glob("*-checkpoint.pkl")) and time.monotonic() < deadline:
-        assert process.poll() is None, "the run ended before its first checkpoint"
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before it could be stopped"
+        found = list(out.glob("*-journal.pkl"))
+        if found and len(_journal(out).records) >= 1:
+            break
         time.sleep(0.05)
-    time.sleep(0.5)  # the run is now stalled in batch 2
+    time.sleep(0.5)  # the run is now stalled in batch ``stall_at``
     process.send_signal(signal_number)
     assert process.wait(timeout=60) == (130 if signal_number == signal.SIGINT else -9)
-    (checkpoint,) = out.glob("*-checkpoint.pkl")
-    from filtag.artifacts import safe_load
-
-    with checkpoint.open("rb") as f:
-        state = safe_load(f)
-    assert state["written"] == 2 and list(state["partial"]) == [2]
-    assert len(state["partial"][2]["files"]) == 8
     assert not list(out.glob("*-vars.pkl"))
-    resumed, _ = run_script(step3, *args, "--save-dir", out, "--resume", checkpoint)
+    return _journal(out)
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGKILL])
+def test_step3_resume_keeps_a_half_done_class(
+    twelve_test_chain: Path, tmp_path: Path, signal_number: int
+) -> None:
+    """Batch 32 over classes of 12 test images: batch 1 finishes classes 0-1 and 8
+    of class 2's 12 images; the run is stopped by a real signal right there,
+    resumed, and must equal an uninterrupted run."""
+    args = ["--filtags-file", str(twelve_test_chain), "--batch-size", "32"]
+    whole, _ = run_script(step3, *args, "--save-dir", tmp_path / "whole")
+    out = tmp_path / "cut"
+    journal = _stop_stalled("step3evaluation", 2, args, out, signal_number)
+    assert [r["row"] for r in journal.records] == [0, 1]
+    resumed, _ = run_script(step3, *args, "--save-dir", out, "--resume", journal.path)
     _same_results(whole, resumed)
     v_whole, v_resumed = load_vars(whole), load_vars(resumed)
     assert len(v_resumed["eval_files"]) == 10
@@ -154,27 +168,45 @@ def test_step3_resume_keeps_a_half_done_class(
         _same_results(whole.parent / a, resumed.parent / b)
 
 
-def test_step1_resumes_after_kill(default_files, small_images: Path, tmp_path: Path):
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGKILL])
+def test_step1_resumes_a_batch_that_spans_two_classes(
+    default_files, small_images: Path, tmp_path: Path, signal_number: int
+) -> None:
+    """Batch 4 over classes of 10 train images: batch 3 holds images 8-9 of class 0
+    and 0-1 of class 1; stopped in batch 4, the journal holds class 0 alone, and
+    the resumed run reads class 1 from its first image, in batches aligned
+    differently from an uninterrupted run's, to a bit-identical result."""
     images = tmp_path / "images"
     shutil.copytree(small_images, images)
     args = ["--network", str(default_files.model), "--images-dir", str(images),
-            "--batch-size", "1", "--save-dir", str(tmp_path)]  # fmt: skip
-    code = "import sys, step1filteractivations as s; sys.exit(s.main(sys.argv[1:]))"
-    process = subprocess.Popen(
-        [sys.executable, "-c", code, *args], cwd=REPO,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not list(tmp_path.glob("*-checkpoint.pkl")) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    (checkpoint,) = tmp_path.glob("*-checkpoint.pkl")
-    if list(tmp_path.glob("*-vars.pkl")):
-        pytest.fail("the run ended before it could be killed")
-    resumed, _ = run_script(step1, *args, "--resume", checkpoint.name.split("-QFA-")[0])
-    whole, _ = run_script(step1, *args)
+            "--batch-size", "4"]  # fmt: skip
+    whole, _ = run_script(step1, *args, "--save-dir", tmp_path / "whole")
+    out = tmp_path / "cut"
+    journal = _stop_stalled("step1filteractivations", 4, args, out, signal_number)
+    assert [r["class"] for r in journal.records] == [0]
+    run_id = journal.path.name.split("-QFA-")[0]
+    resumed, _ = run_script(step1, *args, "--save-dir", out, "--resume", run_id)
     _same_results(whole, resumed)
+    assert not list(out.glob(".*.tmp")) and not list(out.glob("*-journal.pkl"))
+
+
+def test_step1_journal_costs_what_the_classes_cost(
+    default_files, small_images: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """All bytes the journal takes: one float64 row and a count per class."""
+    sizes = []
+    original = Journal.append
+
+    def append(journal, record):
+        original(journal, record)
+        sizes.append(journal.path.stat().st_size)
+
+    monkeypatch.setattr(Journal, "append", append)
+    path, _ = run_script(step1, "--network", default_files.model, "--images-dir",
+                         small_images, "--save-dir", tmp_path)  # fmt: skip
+    steps = np.diff(sizes)
+    assert len(sizes) == 10 and (steps < 176 * 8 + 200).all()
+    assert sizes[-1] < 2 * path.stat().st_size
 
 
 def test_resume_refuses_other_inputs_and_finished_runs(
@@ -185,16 +217,11 @@ def test_resume_refuses_other_inputs_and_finished_runs(
     done, _ = run_script(step1, *args)
     run_id = done.name.split("-QFA-")[0]
     assert step1.main([*args, "--resume", run_id]) == 2
-    assert f"--resume {run_id}: 0 checkpoints" in capsys.readouterr().err
-    fake = tmp_path / f"{run_id}-9-QFA-fashion_mnist_cnn-checkpoint.pkl"
-    from filtag.artifacts import Run, write_checkpoint
-
+    assert f"--resume {run_id}: 0 interrupted" in capsys.readouterr().err
     inputs = {**load_vars(done)["meta"], "split": 0.5}
-    write_checkpoint(
-        Run(tmp_path, f"{run_id}-9", "QFA", "fashion_mnist_cnn"),
-        {"inputs": inputs, "sums": np.zeros(1), "counts": np.zeros(1), "consumed": 0},
-    )
-    assert step1.main([*args, "--resume", str(fake)]) == 2
+    fake = Run(tmp_path, f"{run_id}-9", "QFA", "fashion_mnist_cnn")
+    Journal.create(fake, {"inputs": inputs})
+    assert step1.main([*args, "--resume", str(fake.path("journal.pkl"))]) == 2
     err = capsys.readouterr().err
     assert "split was 0.5 in the interrupted run but is 0.2 now" in err
     assert len([line for line in err.splitlines() if line.startswith("ERROR")]) == 1

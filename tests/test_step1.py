@@ -75,7 +75,8 @@ def test_step1_matches_reference_on_real_images(
     assert set(meta["versions"]) >= {"tensorflow", "keras", "numpy", "python"}
     prefix = str(path).removesuffix("-vars.pkl")
     assert (
-        "10 classes, 100 train and 20 test images"
+        "step 1: 10 classes, 100 train images read (0 broken, 0 non-image and 0 "
+        "hidden files skipped); 4 layers, 176 filters"
         in Path(prefix + "-info.log").read_text()
     )
     assert Path(prefix + "-warnings.log").read_text() == ""

@@ -143,11 +143,20 @@ def test_step4_matches_the_reference(chain) -> None:
     # the tags agree with the network far above chance (10 classes)
     assert v4["totalhit_k"][25][1] > 0.3 and v4["totalhit_k"][0][3] > 0.6
     results = Path(str(chain["step4"]).replace("-vars.pkl", "-results.txt")).read_text()
-    assert results.startswith("Total (pooled over all images), k most active filters")
+    chance = "Chance (a random ranking, m / 10 classes): m=1 10.0 %, m=2 20.0 %, "
+    assert results.startswith(chance)
+    assert "\nTotal (pooled over all images), k most active filters" in results
     assert "Class Bag, q % most active filters, last layer" in results
     assert f"| 25  | {100 * v4['totalhit_k'][25][1]:.1f}" in results
     printed = chain["step4_stdout"]
-    assert printed.startswith("Total (pooled over all images), k most active filters")
+    assert printed.startswith(chance)
+    assert "\nTotal (pooled over all images), k most active filters" in printed
+    best = max(
+        (rates[1], variant, value)
+        for variant in ("k", "q", "k_ll", "q_ll")
+        for value, rates in v4[f"totalhit_{variant}"].items()
+    )
+    assert f"hit rate {100 * best[0]:.1f} % at m = 1, chance 10.0 %" in printed
     assert "Mean over classes" not in printed and "-HR-" in printed.splitlines()[-1]
 
 

@@ -221,35 +221,32 @@ def test_tiny_layers():
 # ------------------------------------------------------------------- warnings
 
 
-def test_k_above_filters_warns_once_per_layer(caplog):
+def test_k_above_filters_warns_in_one_line_listing_the_layers(caplog):
     acts = [np.random.default_rng(0).random((6, n)) for n in (2, 5, 8)]
     with caplog.at_level(logging.WARNING, logger="filtag.tagging"):
-        tags_k, _ = filter_tags(acts, list("abcdef"), [0, 5, 6], [])
-    messages = [r.getMessage() for r in caplog.records]
-    expected = [
-        "k=5 is more than the 2 filters of layer 0;",
-        "k=6 is more than the 2 filters of layer 0;",
-        "k=6 is more than the 5 filters of layer 1;",
+        tags_k, _ = filter_tags(acts, list("abcdef"), [0, 3, 4, 5, 6, 7, 9], [])
+    assert [r.getMessage() for r in caplog.records] == [
+        "k is more than the filters of some layers, which use the mean rule "
+        "(filters above the layer's mean) instead: layer 0 (2 filters): k=3-7,9; "
+        "layer 1 (5 filters): k=6-7,9; layer 2 (8 filters): k=9"
     ]
-    assert len(messages) == len(expected)
-    assert all(m.startswith(e) for m, e in zip(messages, expected, strict=True))
     assert tags_k[6][:2] == tags_k[0][:2]
     assert tags_k[6][2] != tags_k[0][2]
 
 
-def test_q_above_100_warns_once_per_layer_and_uses_the_mean_rule(caplog):
+def test_q_above_100_warns_once_and_uses_the_mean_rule(caplog):
     acts = [np.random.default_rng(0).random((6, n)) for n in (3, 4)]
     with caplog.at_level(logging.WARNING, logger="filtag.tagging"):
         _, tags_q = filter_tags(acts, list("abcdef"), [], [0, 100, 101])
-    assert len(caplog.records) == 2
-    assert all("q=101" in r.getMessage() for r in caplog.records)
+    assert len(caplog.records) == 1
+    assert caplog.records[0].getMessage().startswith("q=101 is more than 100 percent")
     assert tags_q[101] == tags_q[0]
     assert tags_q[101] == reference_tags(acts, list("abcdef"), "q", 101)
 
 
-def test_selected_warn_false_is_silent(caplog):
-    with caplog.at_level(logging.WARNING, logger="filtag.tagging"):
-        selected(np.ones((2, 3)), "k", 4, warn=False)
+def test_selected_does_not_log(caplog):
+    with caplog.at_level(logging.WARNING, logger="filtag"):
+        selected(np.ones((2, 3)), "k", 4)
         selected(np.ones((2, 3)), "k", 0)
     assert not caplog.records
 

@@ -12,9 +12,8 @@ Everything here works offline, from files that installed pip packages ship:
 * Images: the 20 ImageNet JPEGs ``imagenet_<NN>_<class index>.jpg`` shipped in
   ``foolbox/data`` by the PyPI package ``foolbox`` (MIT). Only the files are
   used; ``foolbox`` itself is never imported.
-* Class index -> WordNet id: ``decoding_wnids.txt`` at the repository root
-  (lines ``n01440764, tench``, line i = Keras class index i), falling back to
-  ``/work/shared/data/imagenet_wnids_names.txt``.
+* Class index -> WordNet id: filtag's ``decoding_wnids.txt`` (lines
+  ``n01440764, tench``, line i = Keras class index i).
 """
 
 import importlib.util
@@ -25,8 +24,8 @@ import shutil
 import keras
 import numpy as np
 
-_WNIDS_FILE = pathlib.Path(__file__).resolve().parents[2] / "decoding_wnids.txt"
-_SHARED_WNIDS_FILE = pathlib.Path("/work/shared/data/imagenet_wnids_names.txt")
+from filtag.labels import imagenet_wnids
+
 _MODEL_FILE_NAME = "efficientnet_lite0.keras"
 _IMAGE_SIZE = 224
 _BN_EPSILON = 1e-3
@@ -333,9 +332,7 @@ def _wnids() -> list[str]:
     Returns:
         1000 ids such as ``n01440764``; element i belongs to class index i.
     """
-    source = _WNIDS_FILE if _WNIDS_FILE.exists() else _SHARED_WNIDS_FILE
-    lines = source.read_text(encoding="utf-8").splitlines()
-    return [line.split(",", 1)[0].strip() for line in lines if line.strip()]
+    return imagenet_wnids()
 
 
 def foolbox_imagenet_images() -> list[tuple[pathlib.Path, int]]:

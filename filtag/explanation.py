@@ -17,6 +17,7 @@ import numpy as np
 from tabulate import tabulate
 
 from filtag import evaluation
+from filtag.labels import display
 
 
 @dataclass
@@ -65,11 +66,9 @@ def explain_batch(
         One :class:`Explanation` per image.
     """
     index = {name: i for i, name in enumerate(classes)}
-    stacked = evaluation.stack_tags(
-        [evaluation.tag_matrix(t, index) for t in layer_tags]
-    )
+    matrices = [evaluation.tag_matrix(t, index) for t in layer_tags]
     active = evaluation.active_filters(layer_acts, *rule)
-    counts_all, counts_last = evaluation.count_tags(active, stacked)
+    counts_all, counts_last = evaluation.count_tags(active, matrices)
     rankings = evaluation.rankings(counts_all, classes)
     rankings_last = evaluation.rankings(counts_last, classes)
     top5 = evaluation.top_predictions(outputs, output_names)
@@ -115,7 +114,7 @@ def class_table(explanations: list[Explanation], rule: tuple[str, int]) -> str:
     rows = [
         [
             e.image,
-            f"{e.top5[0][0]} ({100 * e.top5[0][1]:.1f} %)",
+            f"{display(e.top5[0][0])} ({100 * e.top5[0][1]:.1f} %)",
             _pairs(e.ranking),
             _pairs(e.ranking_last),
         ]
@@ -129,7 +128,7 @@ def class_table(explanations: list[Explanation], rule: tuple[str, int]) -> str:
 def image_text(e: Explanation, rule: tuple[str, int], tablefmt: str = "github") -> str:
     """Return one image's explanation as text tables (or HTML with tablefmt='html')."""
     top5 = tabulate(
-        [[name, f"{100 * p:.2f} %"] for name, p in e.top5],
+        [[display(name), f"{100 * p:.2f} %"] for name, p in e.top5],
         ["network top-5", "probability"],
         tablefmt=tablefmt,
     )

@@ -1,0 +1,332 @@
+"""The inputs of filtag's steps: one registry of names, help texts and validators.
+
+The Python API (:mod:`filtag.steps`) and the command line (:mod:`filtag.cli`)
+take the same inputs and check them with the same validators, so an edited
+Inputs block, a flag and a keyword argument are refused with the same message.
+A validator takes a value (text from the command line, or a Python value) and
+returns it converted, or raises :class:`ValueError` saying what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filtag.errors import FiltagError
+
+#: The largest k, q or m value accepted: far above any network's filters per
+#: layer or any data set's classes, and small enough to refuse before
+#: allocating anything.
+MAX_RULE_VALUE = 100_000
+
+
+# ---------------------------------------------------------------------- validators
+
+
+def _number(value: Any, kind: type, what: str) -> Any:
+    """Convert ``value`` to ``kind`` (int or float), refusing bools and fractions."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected {what}; Received: {value!r}")
+    try:
+        return kind(value) if kind is float else int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ValueError(f"expected {what}; Received: {value!r}") from None
+
+
+def whole_number(value: Any, minimum: int = 0) -> int:
+    """Return ``value`` as a whole number >= ``minimum``."""
+    what = f"a whole number >= {minimum}"
+    number = _number(value, int, what)
+    if number < minimum:
+        raise ValueError(f"expected {what}; Received: {value!r}")
+    return number
+
+
+def positive_int(value: Any) -> int:
+    """A whole number >= 1."""
+    return whole_number(value, 1)
+
+
+def nonnegative_int(value: Any) -> int:
+    """A whole number >= 0."""
+    return whole_number(value, 0)
+
+
+def hours(value: Any) -> float:
+    """Hours from UTC, between -24 and 24."""
+    number = _number(value, float, "hours from UTC, e.g. 1 or -5")
+    if not -24 <= number <= 24:
+        raise ValueError(f"expected hours in [-24, 24]; Received: {value!r}")
+    return number
+
+
+def test_fraction(value: Any) -> float:
+    """The fraction of each class kept for testing: 0 < split < 1."""
+    number = _number(value, float, "a fraction between 0 and 1, e.g. 0.2")
+    if not 0 < number < 1:
+        raise ValueError(
+            f"expected a fraction between 0 and 1 (exclusive); Received: {value!r}"
+        )
+    return number
+
+
+def path(value: Any) -> Path:
+    """A file or folder path."""
+    if not isinstance(value, str | os.PathLike) or not str(value).strip():
+        raise ValueError(f"expected a path; Received: {value!r}")
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:  # ~user of no such user
+        raise ValueError(f"expected a path; Received: {value!r}") from None
+
+
+def text(value: Any) -> str:
+    """A non-empty string."""
+    if not str(value).strip():
+        raise ValueError("expected a non-empty value")
+    return str(value).strip()
+
+
+def whole_numbers(value: Any, minimum: int = 0, useful: str = "") -> list[int]:
+    """Whole numbers >= ``minimum`` as a sorted list without repeats.
+
+    Accepts a list of numbers, or text such as ``"1,5,25"``, ``"0-100"`` or
+    ``"0-10,25,50"`` (ranges include both ends). Values above
+    :data:`MAX_RULE_VALUE` are refused before any range is built, with
+    ``useful`` (the largest useful value) in the message.
+    """
+    items = (
+        value
+        if isinstance(value, list | tuple | range)
+        else re.split(r"[,\s]+", str(value))
+    )
+    numbers: set[int] = set()
+    for item in items:
+        if isinstance(item, str) and re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", item):
+            low, high = (int(part) for part in item.split("-"))
+            if low > high:
+                raise ValueError(f"range {item!r} runs backwards")
+            _at_most(high, item, useful)
+            numbers.update(range(low, high + 1))
+        elif item != "":
+            number = _number(item, int, f"whole numbers >= {minimum}")
+            if number < minimum:
+                raise ValueError(
+                    f"expected whole numbers >= {minimum}; Received: {item!r}"
+                )
+            _at_most(number, item, useful)
+            numbers.add(number)
+    if not numbers:
+        raise ValueError(f"expected whole numbers >= {minimum}; Received: {value!r}")
+    return sorted(numbers)
+
+
+def _at_most(number: int, item: Any, useful: str) -> None:
+    """Refuse a value above :data:`MAX_RULE_VALUE`."""
+    if number > MAX_RULE_VALUE:
+        raise ValueError(
+            f"expected values <= {MAX_RULE_VALUE:,} ({useful}); Received: {item!r}"
+        )
+
+
+def boolean(value: Any) -> bool:
+    """True or False (also 1/0, yes/no, true/false as text)."""
+    if isinstance(value, bool):
+        return value
+    answer = {"1": True, "yes": True, "true": True, "0": False, "no": False}
+    answer["false"] = False
+    if str(value).strip().lower() not in answer:
+        raise ValueError(f"expected True or False; Received: {value!r}")
+    return answer[str(value).strip().lower()]
+
+
+def choice(*options: str) -> Callable[[Any], str]:
+    """Return a validator that accepts one of ``options`` (as text)."""
+
+    def convert(value: Any) -> str:
+        if str(value) not in options:
+            raise ValueError(
+                f"expected one of {', '.join(options)}; Received: {value!r}"
+            )
+        return str(value)
+
+    return convert
+
+
+def top_classes(value: Any) -> int | str:
+    """A ranking length: a whole number >= 1, or ``all``."""
+    if str(value).strip().lower() == "all":
+        return "all"
+    return whole_number(value, 1)
+
+
+def names(value: Any) -> list[str]:
+    """A list of names: a list, or text separated by commas."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+# ------------------------------------------------------------------------ registry
+
+
+@dataclass(frozen=True)
+class Param:
+    """One input: its help text, its validator, how it looks on the command line.
+
+    Attributes:
+        help: what the value is (argparse help; ``%%`` for a literal %).
+        convert: the validator.
+        metavar: the value's placeholder in ``--help``.
+        option: the flag, when not ``--<name with dashes>``.
+        switch: an on/off flag: ``--name`` / ``--no-name``.
+    """
+
+    help: str
+    convert: Callable[[Any], Any] = text
+    metavar: str | None = None
+    option: str | None = None
+    switch: bool = False
+
+    def flag(self, name: str) -> str:
+        """Return the command-line option of the input ``name``."""
+        return self.option or "--" + name.replace("_", "-")
+
+
+PARAMS: dict[str, Param] = {
+    "network": Param(
+        "default (the embedded Fashion-MNIST CNN), a keras.applications name (VGG16, "
+        "ResNet50, ...) or the path of a saved .keras/.h5 model",
+        metavar="NAME_OR_FILE",
+    ),
+    "weights": Param(
+        "for an application: imagenet, none (random) or a weights file; for a model "
+        "file: a weights file to load on top (None: the file's own)",
+    ),
+    "images_dir": Param(
+        "folder with one sub-folder of images per class (None with --network "
+        "default: the default's images)",
+        path,
+        "DIR",
+    ),
+    "save_dir": Param("folder the run's files are written to", path, "DIR"),
+    "split": Param("fraction of each class's images kept for testing", test_fraction),
+    "seed_rn": Param("seed of the train/test split", nonnegative_int, "N"),
+    "time_delta": Param("hours from UTC for the run id (e.g. 1 for CET)", hours, "H"),
+    "batch_size": Param("images per batch", positive_int, "N"),
+    "preprocess": Param(
+        "auto (the application's own preprocess_input; none for a model file), "
+        "none (raw 0..255 pixels), caffe, tf, torch, or an application name",
+    ),
+    "interpolation": Param(
+        "resampling when images are resized: nearest, bilinear, bicubic, hamming, "
+        "box, lanczos",
+    ),
+    "class_names": Param(
+        "text file with the name of each model output, one per line, in output order",
+        path,
+        "FILE",
+    ),
+    "layers": Param(
+        "which layers count: conv (every 2-D convolution), name ('conv' in the "
+        "layer name), a comma list of layer names, or a regular expression",
+    ),
+    "activations_file": Param("step 1's -vars.pkl (QFA)", path, "FILE"),
+    "filtags_file": Param("step 2's -vars.pkl (TF)", path, "FILE"),
+    "eval_file": Param("step 3's -vars.pkl (E)", path, "FILE"),
+    "k_q": Param(
+        "k and q values, whole numbers >= 0: a list and/or ranges, e.g. 1,5,25 or "
+        "0-25 (k: the k most active filters; q: the q %% most active; 0: the "
+        "filters above the mean)",
+        lambda value: whole_numbers(
+            value,
+            useful="k is useful up to the largest layer's filter count, e.g. 512 "
+            "for VGG16, 2048 for ResNet50; q up to 100",
+        ),
+        "LIST",
+    ),
+    "m": Param(
+        "m values, whole numbers >= 1: a hit is the network's class among the "
+        "first m classes of the ranking",
+        lambda value: whole_numbers(
+            value, minimum=1, useful="m is useful up to the number of classes"
+        ),
+        "LIST",
+    ),
+    "top": Param(
+        "keep the first N classes of each ranking (all: whole rankings, as the "
+        "original FilTag; the same when there are N classes or fewer)",
+        top_classes,
+        "N",
+    ),
+    "classes": Param("class names to evaluate, comma separated (None: all)", names),
+    "class_name": Param("the class whose test images are explained"),
+    "image": Param("an image file to explain instead of a class", path, "FILE"),
+    "html": Param("also write the explanation as an HTML page", boolean, switch=True),
+    "vars_file": Param("a step 2, 3 or 4 -vars.pkl", path, "FILE"),
+    "mapping": Param(
+        "two-column file 'label, name' (comma or tab separated); None: the ImageNet "
+        "wnids shipped with filtag",
+        path,
+        "FILE",
+    ),
+    "kind": Param(
+        "the rule: k (k most active filters) or q (q %% most active)", choice("k", "q")
+    ),
+    "value": Param("the k or q value", nonnegative_int, "N"),
+    "view_layers": Param(
+        "layers to show: comma list of layer names or indices (None: the last 4)",
+        names,
+        option="--layers",
+    ),
+    "hitrates_file": Param("step 4's -vars.pkl (HR)", path, "FILE"),
+    "export": Param(
+        "also write the results as CSV/JSON beside the pickles (for ImageNet, "
+        "hundreds of MB and tens of seconds)",
+        boolean,
+        switch=True,
+    ),
+    "mixed_precision": Param(
+        "compute the network in float16 (mixed_float16 policy; for GPUs), "
+        "statistics stay float32/float64",
+        boolean,
+        switch=True,
+    ),
+    "resume": Param(
+        "continue an interrupted run: its run id (e.g. 2026-11-21-2130) or the "
+        "path of one of its files",
+        metavar="RUN_ID_OR_FILE",
+    ),
+    "classes_img": Param(
+        "class names whose images count, comma separated (None: all evaluated)", names
+    ),
+}
+
+
+def check(name: str, value: Any) -> Any:
+    """Return ``value`` validated as the input ``name`` (None stays None).
+
+    Raises:
+        FiltagError: the value is not valid; the message names the input.
+    """
+    if value is None:
+        return None
+    try:
+        return PARAMS[name].convert(value)
+    except ValueError as exc:
+        raise FiltagError(f"{name}: {exc}") from None
+
+
+def checked(values: dict[str, Any], required: Iterable[str] = ()) -> dict[str, Any]:
+    """Return ``values`` ({input name: value}) each validated by :func:`check`.
+
+    Raises:
+        FiltagError: a value is invalid, or a ``required`` one is None.
+    """
+    for name in required:
+        if values.get(name) is None:
+            raise FiltagError(f"{name} is required; pass it.")
+    return {name: check(name, value) for name, value in values.items()}

@@ -1,0 +1,1092 @@
+"""The steps as a Python API: keyword arguments in, typed results out.
+
+Each function validates its inputs (:mod:`filtag.params`, the same validators
+as the command line), claims a new run in ``save_dir``, runs the stages
+(:mod:`filtag.activations`, :mod:`filtag.tagging`, :mod:`filtag.evaluation`,
+:mod:`filtag.hitrates`, which do no file I/O), writes the run's files and
+returns a result naming them::
+
+    import filtag
+
+    r1 = filtag.step1(network="VGG16", images_dir="imagenet/train")
+    r2 = filtag.step2(activations_file=r1.path, k_q="0-25")
+    r3 = filtag.step3(filtags_file=r2.path)
+    r4 = filtag.step4(eval_file=r3.path)
+    print(r4.summary)
+
+The scripts (``step1filteractivations.py``, ...) and the ``filtag`` command call
+these functions with their flags.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from filtag import export as exports
+from filtag import labels, params
+from filtag.artifacts import (
+    Run,
+    atomic_write_text,
+    load_step_vars,
+    load_vars,
+    reserve_run,
+    write_vars,
+)
+from filtag.errors import ArtifactError, FiltagError
+from filtag.logs import progress, run_logs
+from filtag.provenance import file_digest, now_utc, package_versions, split_digest
+from filtag.results import (
+    ExplainResult,
+    Step1Result,
+    Step2Result,
+    Step3Result,
+    Step4Result,
+    result_of,
+)
+from filtag.resume import Journal, claim_run, resumable
+from filtag.variants import HIT_PREFIXES, KINDS, RANKING_ORDER, VARIANTS
+
+logger = logging.getLogger(__name__)
+
+#: The network name that stands for the embedded default (made on first use).
+DEFAULT_NETWORK = "default"
+
+
+# --------------------------------------------------------------------- networks
+
+
+@dataclass(frozen=True)
+class Network:
+    """A network ready for the probe: the model, its layers and its input.
+
+    Attributes:
+        name: the name in file names (application name or file stem).
+        model_file: the model file, or None for an application.
+        model: the Keras model.
+        layers: the selected layers.
+        spec: how images are read (:class:`filtag.data.ImageSpec`).
+        preprocess: the preprocessing recorded (resolved ``auto``).
+        strategy: the ``tf.distribute`` strategy the model was built in.
+    """
+
+    name: str
+    model_file: Path | None
+    model: Any
+    layers: list
+    spec: Any
+    preprocess: str
+    strategy: Any
+
+    def probe(self, batch_size: int) -> Any:
+        """Return the network's :class:`filtag.activations.FilterProbe`."""
+        from filtag import activations, models
+
+        return activations.FilterProbe(
+            self.model,
+            self.layers,
+            models.preprocess_function(self.preprocess),
+            batch_size=batch_size,
+            strategy=self.strategy,
+        )
+
+
+def load_network(
+    network: str,
+    weights: str | None,
+    layers: str,
+    preprocess: str,
+    interpolation: str,
+    mixed_precision: bool,
+) -> Network:
+    """Build a :class:`Network` from the inputs of step 1 (or step 1's meta).
+
+    Raises:
+        FiltagError: the network, its weights or its layers cannot be used.
+    """
+    from filtag import models
+
+    strategy = models.distribution()
+    with strategy.scope():
+        model = models.load_network(network, weights)
+        if mixed_precision:
+            model = models.mixed_precision(model)
+    return Network(
+        models.network_name(network),
+        Path(network) if models.is_model_file(network) else None,
+        model,
+        models.select_layers(model, layers),
+        models.image_spec(model, interpolation),
+        models.resolve_preprocess(preprocess, network),
+        strategy,
+    )
+
+
+def _resolve_default(
+    network: str, images_dir: Path | None, class_names: Path | None
+) -> tuple[str, Path, Path | None]:
+    """Replace ``network="default"`` by the embedded default's files.
+
+    Returns:
+        (network, images_dir, class_names).
+
+    Raises:
+        FiltagError: no ``images_dir`` for a network other than the default.
+    """
+    if network == DEFAULT_NETWORK:
+        from filtag import default
+
+        files = default.ensure_default()
+        return str(files.model), images_dir or files.images_dir, class_names
+    if images_dir is None:
+        raise FiltagError(
+            f"images_dir is required with network {network!r}; pass a folder with "
+            "one sub-folder of images per class."
+        )
+    return network, images_dir, class_names
+
+
+# ------------------------------------------------------------------------- step 1
+
+
+def step1(
+    network: str = DEFAULT_NETWORK,
+    images_dir: str | Path | None = None,
+    *,
+    weights: str | None = None,
+    save_dir: str | Path = "results",
+    split: float = 0.2,
+    seed_rn: int = 123,
+    time_delta: float = 0,
+    batch_size: int = 32,
+    preprocess: str = "auto",
+    interpolation: str = "nearest",
+    class_names: str | Path | None = None,
+    layers: str = "conv",
+    mixed_precision: bool = False,
+    resume: str | None = None,
+) -> Step1Result:
+    """Step 1: per class, the mean scaled activation of every selected filter.
+
+    For every train image and selected layer, the layer output is scaled into
+    [0, 1] by min-max over the whole output, each feature map is averaged, and
+    these are averaged over the images of the class. The run journals each
+    finished class; ``resume`` continues an interrupted run from there, with a
+    bit-identical result.
+
+    Args:
+        network: ``"default"`` (the embedded Fashion-MNIST CNN), a
+            ``keras.applications`` name, or a ``.keras``/``.h5`` file.
+        images_dir: one sub-folder of images per class (None: the default's
+            images, with ``network="default"``).
+        weights, save_dir, split, seed_rn, time_delta, batch_size, preprocess,
+        interpolation, class_names, layers, mixed_precision, resume: see
+            :data:`filtag.params.PARAMS` (``filtag step1 --help``).
+
+    Returns:
+        The run; its ``-vars.pkl`` holds labels_id, train_filenames,
+        test_filenames, filter_act_<i> per class and meta.
+
+    Raises:
+        FiltagError: bad input (one line saying what to do).
+    """
+    v = params.checked(locals(), required=["network"])
+    net_arg, images, names_file = _resolve_default(
+        v["network"], v["images_dir"], v["class_names"]
+    )
+    from filtag import activations, data
+
+    classes = data.list_classes(images)
+    net = load_network(
+        net_arg, v["weights"], v["layers"], v["preprocess"], v["interpolation"],
+        v["mixed_precision"],
+    )  # fmt: skip
+    output_names = labels.output_class_names(
+        int(net.model.output_shape[-1]), classes, names_file
+    )
+    probe = net.probe(v["batch_size"])
+    run = claim_run(v["save_dir"], "QFA", net.name, v["time_delta"], v["resume"])
+    with run_logs(run), resumable(run):
+        logger.debug("step 1 run %s: inputs %s", run.prefix, _plain(v))
+        mismatch = labels.mismatch_message(output_names, classes)
+        if mismatch:
+            logger.warning("%s", mismatch)
+        split_files = data.split_images(images, v["split"], v["seed_rn"])
+        inputs = {
+            "step": "QFA",
+            "network": net.name,
+            "model_path": str(net.model_file.resolve()) if net.model_file else None,
+            "model_sha256": file_digest(net.model_file) if net.model_file else None,
+            "weights": v["weights"],
+            "layers_rule": v["layers"],
+            "layer_names": [layer.name for layer in net.layers],
+            "filters_per_layer": list(probe.filters_per_layer),
+            "image_size": [net.spec.height, net.spec.width],
+            "color_mode": net.spec.color_mode,
+            "preprocess": net.preprocess,
+            "interpolation": net.spec.interpolation,
+            "images_dir": str(images.resolve()),
+            "split": v["split"],
+            "seed_rn": v["seed_rn"],
+            "split_sha256": split_digest(split_files.train, split_files.test),
+            "class_names": output_names,
+            "batch_size": v["batch_size"],
+            "mixed_precision": v["mixed_precision"],
+        }
+        journal = Journal.open(run, inputs, v["resume"])
+        paths, image_labels = split_files.files("train")
+        n_filters = sum(probe.filters_per_layer)
+        finished = _finished_classes(journal, len(classes), n_filters)
+        sums = activations.ClassSums(image_labels, len(classes), n_filters, finished)
+        if finished:
+            logger.info(
+                "resuming: %d of %d classes are done", len(finished), len(classes)
+            )
+        dataset = data.image_dataset(
+            [images / paths[i] for i in sums.positions],
+            net.spec,
+            v["batch_size"],
+            sums.positions,
+        )
+
+        def journal_class(c: int) -> None:
+            record = {"class": c, "sums": sums.sums[c], "count": int(sums.counts[c])}
+            journal.append(record)
+
+        with progress(len(sums.positions)) as bar:
+            activations.class_sums(probe, dataset, sums, bar, journal_class)
+        means = sums.means()
+        for index in np.flatnonzero(sums.counts == 0):
+            logger.warning(
+                "class %r has no readable train image; its filter activations are NaN",
+                split_files.classes[index],
+            )
+        expected = np.bincount(image_labels, minlength=len(classes))
+        skipped = int((expected - sums.counts).sum())
+        meta = {
+            **inputs,
+            "run_id": run.run_id,
+            "created_utc": now_utc(),
+            "images_per_class": {
+                name: int(n)
+                for name, n in zip(split_files.classes, sums.counts, strict=True)
+            },
+            "skipped_broken": skipped,
+            "skipped_not_images": dict(split_files.rejected),
+            "skipped_hidden": len(split_files.hidden),
+            "output_mismatch": mismatch,
+            "versions": package_versions(),
+        }
+        variables: dict[str, Any] = {
+            "labels_id": dict(enumerate(split_files.classes)),
+            "train_filenames": paths,
+            "test_filenames": split_files.files("test")[0],
+        }
+        for index, row in enumerate(means):
+            variables[f"filter_act_{index}"] = probe.split_layers(row)
+        variables["meta"] = meta
+        header = f"filtag step 1 (filter activations), run {run.prefix}"
+        write_vars(run.vars_path, variables, header)
+        journal.remove()
+        logger.info(
+            "step 1: %d classes, %d train images read (%d broken, %d non-image and "
+            "%d hidden files skipped); %d layers, %d filters -> %s",
+            len(classes), int(sums.counts.sum()), skipped, len(split_files.rejected),
+            len(split_files.hidden), len(net.layers), n_filters, run.vars_path.name,
+        )  # fmt: skip
+    return result_of(Step1Result, run, run.vars_path)
+
+
+def _finished_classes(
+    journal: Journal, n_classes: int, n_filters: int
+) -> dict[int, tuple[np.ndarray, int]]:
+    """Return the classes a resumed step-1 journal holds: {class: (sums, count)}.
+
+    Raises:
+        ArtifactError: a record is not a step-1 class record of this run.
+    """
+    finished = {}
+    for record in journal.records:
+        c, sums, count = record.get("class"), record.get("sums"), record.get("count")
+        if not (
+            isinstance(c, int)
+            and 0 <= c < n_classes
+            and isinstance(sums, np.ndarray)
+            and sums.shape == (n_filters,)
+            and sums.dtype == np.float64
+            and isinstance(count, int)
+            and count >= 0
+        ):
+            raise ArtifactError(
+                f"{journal.path} holds a record that is not a step-1 class record "
+                "of this run; start a new run without --resume."
+            )
+        finished[c] = (sums, count)
+    return finished
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """Return inputs for a log line: paths as text."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
+
+
+# ------------------------------------------------------------------------- step 2
+
+
+def step2(
+    activations_file: str | Path | None = None,
+    *,
+    k_q: Any = "0-25",
+    export: bool = False,
+    save_dir: str | Path = "results",
+    time_delta: float = 0,
+) -> Step2Result:
+    """Step 2: tag each filter with the classes whose activations rank it highest.
+
+    Args:
+        activations_file: step 1's ``-vars.pkl`` (or a step-1 file of the
+            original FilTag scripts).
+        k_q: the k and q values: a list, or text such as ``"0-25"`` or ``"1,5,25"``.
+        export: also write ``-tags.csv`` and ``-tags.json``.
+        save_dir, time_delta: see :data:`filtag.params.PARAMS`.
+
+    Returns:
+        The run; its ``-vars.pkl`` holds filTags_k, filTags_q and meta.
+    """
+    from filtag import tagging
+
+    v = params.checked(
+        {"activations_file": activations_file, "k_q": k_q, "export": export,
+         "save_dir": save_dir, "time_delta": time_delta},
+        required=["activations_file"],
+    )  # fmt: skip
+    v1 = load_step_vars(
+        v["activations_file"], "QFA", "--activations-file", ["labels_id"]
+    )
+    labels_id = v1["labels_id"]
+    class_names = [labels_id[i] for i in sorted(labels_id)]
+    missing = [
+        f"filter_act_{i}" for i in sorted(labels_id) if f"filter_act_{i}" not in v1
+    ]
+    if missing:
+        raise ArtifactError(
+            f"--activations-file {v['activations_file']} lacks "
+            f"{', '.join(missing[:3])}; pass a complete step-1 file."
+        )
+    n_layers = len(v1["filter_act_0"])
+    class_acts = [
+        np.stack(
+            [
+                np.asarray(v1[f"filter_act_{i}"][a], np.float64)
+                for i in sorted(labels_id)
+            ]
+        )
+        for a in range(n_layers)
+    ]
+    meta1 = v1.get("meta")
+    from filtag.artifacts import network_of
+
+    network = network_of(meta1, v["activations_file"], "QFA")
+    run = reserve_run(v["save_dir"], "TF", network, v["time_delta"])
+    with run_logs(run):
+        logger.debug("step 2 run %s: inputs %s", run.prefix, _plain(v))
+        filtags_k, filtags_q = tagging.filter_tags(
+            class_acts, class_names, v["k_q"], v["k_q"]
+        )
+        meta = {
+            "step": "TF",
+            "run_id": run.run_id,
+            "created_utc": now_utc(),
+            "activations_file": str(v["activations_file"].resolve()),
+            "k_q": list(v["k_q"]),
+            "network": network,
+            "class_names": class_names,
+            "filters_per_layer": [a.shape[1] for a in class_acts],
+            "versions": package_versions(),
+            "step1": meta1,
+        }
+        variables = {"filTags_k": filtags_k, "filTags_q": filtags_q, "meta": meta}
+        if v["export"]:
+            exports.write_exports(run.vars_path, variables)  # -tags.csv, -tags.json
+        header = f"filtag step 2 (filter tags), run {run.prefix}"
+        write_vars(run.vars_path, variables, header)
+        logger.info(
+            "step 2: %d filters of %d layers tagged with %d classes for %d k and %d "
+            "q values -> %s",
+            sum(a.shape[1] for a in class_acts), n_layers, len(class_names),
+            len(v["k_q"]), len(v["k_q"]), run.vars_path.name,
+        )  # fmt: skip
+    return result_of(Step2Result, run, run.vars_path)
+
+
+# ----------------------------------------------------------------- after step 2
+
+
+@dataclass
+class TagsRun:
+    """What the steps after step 2 need from a step-2 file and step 1's network.
+
+    Attributes:
+        path: the step-2 file.
+        v2: the step-2 variables (filTags_k, filTags_q, meta).
+        meta1: step 1's meta.
+        k_q: the k and q values chosen (all of step 2's by default).
+        network: step 1's :class:`Network`.
+    """
+
+    path: Path
+    v2: dict[str, Any]
+    meta1: dict[str, Any]
+    k_q: list[int]
+    network: Network
+
+    @property
+    def meta2(self) -> dict[str, Any]:
+        return self.v2["meta"]
+
+    def decoded(self, names: list[str]) -> list[str]:
+        """Return ``names`` as a labdecode'd step-2 file names them (or unchanged)."""
+        mapping = self.meta2.get("label_mapping") or {}
+        return [mapping.get(name, name) for name in names]
+
+    @property
+    def output_names(self) -> list[str]:
+        """The names of the network's outputs, as the step-2 file names classes."""
+        return self.decoded(self.meta1["class_names"])
+
+    @property
+    def filters_per_layer(self) -> list[int]:
+        return list(self.meta1["filters_per_layer"])
+
+    def filtags(self) -> dict[str, dict[int, list]]:
+        """Return {kind: {value: tags}} for the chosen values, checked to fit step 1.
+
+        Raises:
+            ArtifactError: the tags do not fit the layers of step 1.
+        """
+        chosen = {kind: {} for kind in KINDS}
+        for kind in KINDS:
+            for value in self.k_q:
+                tags = self.v2[f"filTags_{kind}"][value]
+                if [len(layer) for layer in tags] != self.filters_per_layer:
+                    raise ArtifactError(
+                        f"{self.path} has tags for {[len(layer) for layer in tags]} "
+                        "filters per layer but its step-1 file "
+                        f"{self.meta2.get('activations_file')} has "
+                        f"{self.filters_per_layer}; the files are from different "
+                        "runs: rerun step 2 on that step-1 file."
+                    )
+                chosen[kind][value] = tags
+        return chosen
+
+
+def _previous_meta(meta: Any, key: str, flag: str, path: Path) -> dict:
+    """Return the earlier step's meta stored under ``key``, or a clear error."""
+    earlier = meta.get(key) if isinstance(meta, dict) else None
+    if not isinstance(earlier, dict):
+        raise ArtifactError(
+            f"{flag} {path} carries no {key} meta (it was made from a file of the "
+            f"original FilTag scripts); rerun the earlier steps with filtag."
+        )
+    return earlier
+
+
+def load_tags_run(
+    filtags_file: Path,
+    k_q: list[int] | None,
+    batch_size: int,
+    mixed_precision: bool = False,
+) -> TagsRun:
+    """Load a step-2 file and rebuild step 1's network, layers and image reading.
+
+    Raises:
+        FiltagError: the file is not a filtag step-2 file, a value of ``k_q`` is
+            not in it, or the model file changed since step 1.
+    """
+    v2 = load_step_vars(
+        filtags_file, "TF", "--filtags-file", ["filTags_k", "filTags_q"]
+    )
+    meta2 = _previous_meta(v2, "meta", "--filtags-file", filtags_file)
+    meta1 = _previous_meta(meta2, "step1", "--filtags-file", filtags_file)
+    k_q = k_q or meta2["k_q"]
+    absent = [value for value in k_q if value not in v2["filTags_k"]]
+    if absent:
+        raise FiltagError(
+            f"--k-q {absent} not in {filtags_file} (it has k_q {meta2['k_q']}); "
+            "choose among those or rerun step 2 with them."
+        )
+    model_path, expected = meta1.get("model_path"), meta1.get("model_sha256")
+    if model_path and expected and file_digest(Path(model_path)) != expected:
+        raise FiltagError(
+            f"the model file {model_path} changed since step 1 (--filtags-file "
+            "names that run); rerun step 1 with the current model."
+        )
+    net = load_network(
+        model_path or meta1["network"],
+        meta1["weights"],
+        ",".join(meta1["layer_names"]),
+        meta1["preprocess"],
+        meta1["interpolation"],
+        mixed_precision,
+    )
+    from filtag import data
+
+    spec = data.ImageSpec(
+        *meta1["image_size"], meta1["color_mode"], meta1["interpolation"]
+    )
+    net = Network(net.name, net.model_file, net.model, net.layers, spec,
+                  meta1["preprocess"], net.strategy)  # fmt: skip
+    return TagsRun(filtags_file, v2, meta1, list(k_q), net)
+
+
+def _step1_split(
+    source: TagsRun,
+    images_dir: Path | None,
+    split: float | None,
+    seed_rn: int | None,
+    flag_file: Path,
+):
+    """Rebuild step 1's split (from the given values or step 1's).
+
+    Returns:
+        (images_dir, split): the folder and its :class:`filtag.data.ImageSplit`.
+
+    Raises:
+        FiltagError: other classes, or another split, than step 1's.
+    """
+    from filtag import data
+
+    meta1 = source.meta1
+    images_dir = images_dir or Path(meta1["images_dir"])
+    fraction = split or meta1["split"]
+    seed = meta1["seed_rn"] if seed_rn is None else seed_rn
+    if source.decoded(data.list_classes(images_dir)) != source.meta2["class_names"]:
+        raise FiltagError(
+            f"--images-dir {images_dir} has other classes than step 1 read "
+            f"({flag_file}); pass the images folder step 1 read."
+        )
+    result = data.split_images(images_dir, fraction, seed)
+    if split_digest(result.train, result.test) != meta1["split_sha256"]:
+        raise FiltagError(
+            f"--images-dir {images_dir} with --split {fraction} and --seed-rn "
+            f"{seed} gives another train/test split than step 1 used "
+            f"({flag_file}); pass step 1's folder, split and seed."
+        )
+    return images_dir, result
+
+
+def _check_names(chosen: list[str], known: list[str], flag: str, where: object) -> None:
+    """Refuse names in ``chosen`` that are not in ``known``."""
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        more = "..." if len(known) > 10 else ""
+        raise FiltagError(
+            f"{flag} {unknown} are not classes of {where}; choose among "
+            f"{known[:10]}{more}."
+        )
+
+
+# ------------------------------------------------------------------------- step 3
+
+
+def step3(
+    filtags_file: str | Path | None = None,
+    *,
+    k_q: Any = None,
+    top: Any = 20,
+    images_dir: str | Path | None = None,
+    split: float | None = None,
+    seed_rn: int | None = None,
+    save_dir: str | Path = "results",
+    time_delta: float = 0,
+    batch_size: int = 32,
+    classes: Any = None,
+    export: bool = False,
+    mixed_precision: bool = False,
+    resume: str | None = None,
+) -> Step3Result:
+    """Step 3: rank each test image's classes by the tags of its active filters.
+
+    One forward pass per test image gives the network's top-5 and the filter
+    activations; the rankings are counted for every k and q value. Each class's
+    file is written (and journaled) as soon as its images are done; ``resume``
+    continues an interrupted run, redoing only the classes not written.
+
+    Args:
+        filtags_file: step 2's ``-vars.pkl``.
+        k_q: the values to evaluate (None: all of step 2's).
+        top: keep the first ``top`` classes of each ranking (``"all"``: whole
+            rankings, as the original did).
+        images_dir, split, seed_rn: None: step 1's.
+        classes: class names to evaluate (None: all).
+        export: also write ``-rankings.csv``.
+        save_dir, time_delta, batch_size, mixed_precision, resume: see
+            :data:`filtag.params.PARAMS`.
+
+    Returns:
+        The run; its index ``-vars.pkl`` holds eval_files, k_q, classes, meta.
+    """
+    v = params.checked(
+        {"filtags_file": filtags_file, "k_q": k_q, "top": top,
+         "images_dir": images_dir, "split": split, "seed_rn": seed_rn,
+         "save_dir": save_dir, "time_delta": time_delta, "batch_size": batch_size,
+         "classes": classes, "export": export,
+         "mixed_precision": mixed_precision, "resume": resume},
+        required=["filtags_file"],
+    )  # fmt: skip
+    from filtag import data, evaluation
+
+    source = load_tags_run(
+        v["filtags_file"], v["k_q"], v["batch_size"], v["mixed_precision"]
+    )
+    class_list = source.meta2["class_names"]
+    chosen = v["classes"] or class_list
+    _check_names(chosen, class_list, "--classes", v["filtags_file"])
+    class_index = {name: i for i, name in enumerate(class_list)}
+    counter = evaluation.TagCounter(
+        source.filtags(), class_list, source.filters_per_layer
+    )
+    for kind in KINDS:
+        evaluation.warn_mean_fallback(kind, source.k_q, source.filters_per_layer)
+    probe = source.network.probe(v["batch_size"])
+    top_n = None if v["top"] == "all" else v["top"]
+    run = claim_run(
+        v["save_dir"], "E", source.meta2["network"], v["time_delta"], v["resume"]
+    )
+    with run_logs(run), resumable(run):
+        logger.debug("step 3 run %s: inputs %s", run.prefix, _plain(v))
+        folder, split_files = _step1_split(
+            source, v["images_dir"], v["split"], v["seed_rn"], v["filtags_file"]
+        )
+        inputs = {
+            "filtags_file": str(v["filtags_file"].resolve()),
+            "k_q": source.k_q,
+            "top": v["top"],
+            "classes": list(chosen),
+            "images_dir": str(folder.resolve()),
+            "batch_size": v["batch_size"],
+            "mixed_precision": v["mixed_precision"],
+        }
+        journal = Journal.open(run, inputs, v["resume"])
+        done, counted = _written_classes(journal, run, len(chosen))
+        images = [(row, p) for row, name in enumerate(chosen) if row not in done
+                  for p in split_files.test[class_index[name]]]  # fmt: skip
+        results = _ClassResults(chosen, source.k_q, top_n)
+        dataset = data.image_dataset(
+            [folder / p for _, p in images], source.network.spec, v["batch_size"]
+        )
+        last_of = {row: i for i, (row, _) in enumerate(images)}
+        open_rows = [row for row in range(len(chosen)) if row not in done]
+        predictions: Counter[str] = Counter()
+
+        def write_class(row: int) -> None:
+            name = results.names[row]
+            path = run.path(f"vars{class_index[name]}.pkl")
+            variables = results.pop(row)
+            write_vars(path, variables, f"filtag step 3, class {name}", False)
+            evaluated = len(variables["y"])
+            journal.append({"row": row, "file": path.name, "evaluated": evaluated})
+            done[row] = path.name
+            counted[row] = evaluated
+
+        with progress(len(images)) as bar:
+            for batch, index in dataset:
+                acts, outputs = probe(batch)
+                index = index.numpy()
+                rows = [images[i][0] for i in index]
+                files = [images[i][1] for i in index]
+                top5 = results.add(
+                    rows, files, probe.split_layers(acts), outputs, counter,
+                    class_list, source.output_names,
+                )  # fmt: skip
+                predictions.update(t[0][0] for t in top5)
+                bar.update(int(index[-1]) + 1 - bar.n)
+                while open_rows and last_of.get(open_rows[0], -1) <= index[-1]:
+                    write_class(open_rows.pop(0))
+            for row in open_rows:
+                write_class(row)
+        evaluated = sum(counted.values())
+        n_images = sum(len(split_files.test[class_index[n]]) for n in chosen)
+        meta = {
+            "step": "E",
+            **inputs,
+            "run_id": run.run_id,
+            "created_utc": now_utc(),
+            "network": source.meta2["network"],
+            "class_names": class_list,
+            "split": source.meta1["split"] if v["split"] is None else v["split"],
+            "seed_rn": source.meta1["seed_rn"]
+            if v["seed_rn"] is None
+            else v["seed_rn"],
+            "images_evaluated": evaluated,
+            "images_skipped": n_images - evaluated,
+            "versions": package_versions(),
+            "step2": source.meta2,
+        }
+        eval_files = [done[row] for row in range(len(chosen))]
+        variables = {
+            "eval_files": eval_files,
+            "k_q": source.k_q,
+            "classes": list(chosen),
+            "meta": meta,
+        }
+        if v["export"]:
+            exports.write_exports(run.vars_path, variables)  # -rankings.csv
+        header = f"filtag step 3 (evaluation), run {run.prefix}"
+        write_vars(run.vars_path, variables, header)
+        journal.remove()
+        common = ", ".join(
+            f"{labels.display(name)} ({n})" for name, n in predictions.most_common(3)
+        )
+        logger.info(
+            "step 3: %d of %d test images of %d classes ranked for %d rules "
+            "(network's most frequent top-1: %s) -> %s",
+            evaluated, n_images, len(chosen), 2 * len(source.k_q), common or "-",
+            run.vars_path.name,
+        )  # fmt: skip
+    return result_of(Step3Result, run, run.vars_path)
+
+
+def _written_classes(
+    journal: Journal, run: Run, n_rows: int
+) -> tuple[dict[int, str], dict[int, int]]:
+    """Return the class files a resumed step-3 journal names.
+
+    Returns:
+        ({row: file name}, {row: test images evaluated}).
+
+    Raises:
+        ArtifactError: a record is not a step-3 class record, or its file is gone.
+    """
+    written, evaluated = {}, {}
+    for record in journal.records:
+        row, name = record.get("row"), record.get("file")
+        count = record.get("evaluated")
+        if not (
+            isinstance(row, int)
+            and 0 <= row < n_rows
+            and isinstance(name, str)
+            and isinstance(count, int)
+        ):
+            raise ArtifactError(
+                f"{journal.path} holds a record that is not a step-3 class record "
+                "of this run; start a new run without --resume."
+            )
+        if not (run.save_dir / name).is_file():
+            raise ArtifactError(
+                f"{run.save_dir / name} is missing but {journal.path} lists it; "
+                "start a new run without --resume."
+            )
+        written[row], evaluated[row] = name, count
+    return written, evaluated
+
+
+class _ClassResults:
+    """Step 3's results of the classes in progress, until their files are written.
+
+    Args:
+        names: the evaluated class names; a class's row is its position.
+        k_q: the values counted.
+        top: classes kept per ranking (None: all).
+    """
+
+    def __init__(self, names: list[str], k_q: list[int], top: int | None) -> None:
+        self.names = names
+        self.k_q = k_q
+        self.top = top
+        self.partial: dict[int, dict[str, Any]] = {}
+
+    def _class(self, row: int) -> dict[str, Any]:
+        if row not in self.partial:
+            self.partial[row] = {
+                "y": [],
+                **{v.ranking_var: {value: [] for value in self.k_q}
+                   for v in RANKING_ORDER},
+                "files": [],
+            }  # fmt: skip
+        return self.partial[row]
+
+    def add(
+        self,
+        rows: list[int],
+        files: list[str],
+        layer_acts: list[np.ndarray],
+        outputs: np.ndarray,
+        counter: Any,
+        class_list: list[str],
+        output_names: list[str],
+    ) -> list[list[tuple[str, float]]]:
+        """Add a batch's top-5 and rankings to its classes; return the top-5s."""
+        from filtag import evaluation
+
+        top5 = evaluation.top_predictions(outputs, output_names)
+        counts = counter.counts(layer_acts)
+        for variant in RANKING_ORDER:
+            for value in self.k_q:
+                pair = counts[variant.kind, value]
+                ranked = evaluation.rankings(
+                    pair[1 if variant.last_layer else 0], class_list, self.top
+                )
+                for row, ranking in zip(rows, ranked, strict=True):
+                    self._class(row)[variant.ranking_var][value].append(ranking)
+        for row, file, t5 in zip(rows, files, top5, strict=True):
+            entry = self._class(row)
+            entry["y"].append(t5)
+            entry["files"].append(file)
+        return top5
+
+    def pop(self, row: int) -> dict[str, Any]:
+        """Return a finished class's file variables (y, y_k, ..., class_images_dict)."""
+        self._class(row)  # a class without readable test images: empty lists
+        entry = self.partial.pop(row)
+        files = entry.pop("files")
+        return {**entry, "class_images_dict": {self.names[row]: files}}
+
+
+# ------------------------------------------------------------------------- step 4
+
+
+def step4(
+    eval_file: str | Path | None = None,
+    *,
+    m: Any = "1-5",
+    k_q: Any = None,
+    classes_img: Any = None,
+    save_dir: str | Path = "results",
+    time_delta: float = 0,
+) -> Step4Result:
+    """Step 4: how often the network's class is among the top m of the tag ranking.
+
+    Args:
+        eval_file: step 3's index ``-vars.pkl`` (its class files beside it).
+        m: the depths m: a list, or text such as ``"1-5"``.
+        k_q: the values to rate (None: all of step 3's).
+        classes_img: class names whose images count (None: all evaluated).
+        save_dir, time_delta: see :data:`filtag.params.PARAMS`.
+
+    Returns:
+        The run; its ``-vars.pkl`` holds hit_*, totalhit_*, meanhit_* and meta;
+        ``-results.txt`` beside it the tables.
+
+    Raises:
+        FiltagError: bad input, an m above step 3's ``top``, or no class
+            folder among the network's outputs (every hit rate would be 0).
+    """
+    from filtag import hitrates, report
+
+    v = params.checked(
+        {"eval_file": eval_file, "m": m, "k_q": k_q, "classes_img": classes_img,
+         "save_dir": save_dir, "time_delta": time_delta},
+        required=["eval_file"],
+    )  # fmt: skip
+    v3 = load_step_vars(
+        v["eval_file"], "E", "--eval-file", ["eval_files", "k_q", "classes", "meta"]
+    )
+    values = v["k_q"] or v3["k_q"]
+    absent = [value for value in values if value not in v3["k_q"]]
+    if absent:
+        raise FiltagError(
+            f"--k-q {absent} not in {v['eval_file']} (it has k_q {v3['k_q']}); "
+            "choose among those or rerun step 3 with them."
+        )
+    top = v3["meta"].get("top", "all")
+    if top != "all" and max(v["m"]) > top:
+        raise FiltagError(
+            f"--m {max(v['m'])} is more than the {top} classes step 3 kept per "
+            f"ranking (--top {top} in {v['eval_file']}); pass --m up to {top} or "
+            "rerun step 3 with a larger --top."
+        )
+    _refuse_mismatch(v3["meta"], v["eval_file"])
+    chosen = v["classes_img"] or v3["classes"]
+    _check_names(chosen, v3["classes"], "--classes-img", v["eval_file"])
+    by_class = _load_class_files(v["eval_file"], v3)
+    top1 = {name: [y[0][0] for y in by_class[name]["y"]] for name in chosen}
+    run = reserve_run(v["save_dir"], "HR", v3["meta"]["network"], v["time_delta"])
+    with run_logs(run):
+        logger.debug("step 4 run %s: inputs %s", run.prefix, _plain(v))
+        per_class, totals, means = {}, {}, {}
+        for variant in VARIANTS:
+            rankings = {
+                name: {value: by_class[name][variant.ranking_var][value]
+                       for value in values}
+                for name in chosen
+            }  # fmt: skip
+            per_class[variant.name], totals[variant.name], means[variant.name] = (
+                hitrates.hit_rates(top1, rankings, v["m"])
+            )
+        variables: dict[str, Any] = {}
+        for prefix, source in zip(
+            HIT_PREFIXES, (per_class, totals, means), strict=True
+        ):
+            for variant in VARIANTS:
+                variables[variant.hit_var(prefix)] = source[variant.name]
+        n_images = sum(len(top1[name]) for name in chosen)
+        variables["meta"] = {
+            "step": "HR",
+            "run_id": run.run_id,
+            "created_utc": now_utc(),
+            "eval_file": str(v["eval_file"].resolve()),
+            "m": list(v["m"]),
+            "k_q": list(values),
+            "classes_img": list(chosen),
+            "images": n_images,
+            "n_classes": len(v3["meta"]["class_names"]),
+            "network": v3["meta"]["network"],
+            "versions": package_versions(),
+            "step3": v3["meta"],
+        }
+        atomic_write_text(
+            run.path("results.txt"),
+            report.results_text(
+                per_class, totals, means, len(v3["meta"]["class_names"])
+            ),
+        )
+        header = f"filtag step 4 (hit rates), run {run.prefix}"
+        write_vars(run.vars_path, variables, header)
+        summary = report.summary_line(totals, len(v3["meta"]["class_names"]))
+        logger.info("step 4: %d test images; %s -> %s", n_images, summary,
+                    run.vars_path.name)  # fmt: skip
+    return result_of(Step4Result, run, run.vars_path, totals=totals, summary=summary)
+
+
+def _refuse_mismatch(meta3: dict[str, Any], eval_file: Path) -> None:
+    """Refuse to rate a run whose class folders are none of the network's outputs.
+
+    Raises:
+        FiltagError: step 1 found no class folder among the output names.
+    """
+    meta1 = meta3.get("step2", {}).get("step1", {}) if isinstance(meta3, dict) else {}
+    message = meta1.get("output_mismatch") if isinstance(meta1, dict) else None
+    if message:
+        raise FiltagError(f"{eval_file}: {message}")
+
+
+def _load_class_files(eval_file: Path, v3: dict[str, Any]) -> dict[str, dict]:
+    """Load step 3's per-class files named in its index; return them by class name.
+
+    Raises:
+        ArtifactError: a class file is missing or does not belong to the index.
+    """
+    by_class = {}
+    for name in v3["eval_files"]:
+        path = eval_file.parent / name
+        variables = load_vars(path)
+        classes = list(variables.get("class_images_dict", {}))
+        values = sorted(variables.get("y_k", {}))
+        if (
+            len(classes) != 1
+            or classes[0] not in v3["classes"]
+            or values != sorted(v3["k_q"])
+        ):
+            raise ArtifactError(
+                f"{path} (classes {classes}, k_q {values}) does not belong to "
+                f"{eval_file} (classes {v3['classes'][:5]}..., k_q {v3['k_q']}); the "
+                "files are from different runs: keep each step-3 run's files together."
+            )
+        by_class[classes[0]] = variables
+    return by_class
+
+
+# ---------------------------------------------------------------------- explain
+
+
+def explain(
+    filtags_file: str | Path | None = None,
+    *,
+    class_name: str | None = None,
+    image: str | Path | None = None,
+    kind: str = "k",
+    value: int | None = None,
+    html: bool = False,
+    images_dir: str | Path | None = None,
+    split: float | None = None,
+    seed_rn: int | None = None,
+    batch_size: int = 32,
+    save_dir: str | Path = "results",
+    time_delta: float = 0,
+) -> ExplainResult:
+    """Explain images by the tags of their active filters, under one rule.
+
+    With ``image``: that one file, in full (top-5, ranking, per layer the
+    active filters and their tags; with ``html``, a page too). Otherwise:
+    every test image of ``class_name`` (step 1's split), one row each.
+
+    Returns:
+        The run; ``path`` is its ``-results.txt``, ``text`` the explanation.
+    """
+    from filtag import data
+    from filtag import explanation as explaining
+
+    v = params.checked(
+        {"filtags_file": filtags_file, "class_name": class_name, "image": image,
+         "kind": kind, "value": value, "html": html, "images_dir": images_dir,
+         "split": split, "seed_rn": seed_rn, "batch_size": batch_size,
+         "save_dir": save_dir, "time_delta": time_delta},
+        required=["filtags_file"],
+    )  # fmt: skip
+    if v["image"] is None and v["class_name"] is None:
+        raise FiltagError("pass --class-name NAME or --image FILE to explain.")
+    source = load_tags_run(v["filtags_file"], None, v["batch_size"])
+    values = source.v2[f"filTags_{v['kind']}"]
+    rule_value = (
+        v["value"] if v["value"] is not None else (5 if 5 in values else min(values))
+    )
+    if rule_value not in values:
+        raise FiltagError(
+            f"--value {rule_value} is not a {v['kind']} value of {v['filtags_file']}; "
+            f"choose among {sorted(values)}."
+        )
+    rule = (v["kind"], rule_value)
+    class_list = source.meta2["class_names"]
+    probe = source.network.probe(v["batch_size"])
+    run = reserve_run(v["save_dir"], "SI", source.meta2["network"], v["time_delta"])
+    with run_logs(run):
+        logger.debug("si-eval run %s: inputs %s", run.prefix, _plain(v))
+        if v["image"] is not None:
+            if data.load_image(str(v["image"]), source.network.spec) is None:
+                raise FiltagError(f"--image {v['image']} cannot be read as an image.")
+            names, paths = [str(v["image"])], [v["image"]]
+        else:
+            _check_names([v["class_name"]], class_list, "--class-name",
+                         v["filtags_file"])  # fmt: skip
+            folder, split_files = _step1_split(
+                source, v["images_dir"], v["split"], v["seed_rn"], v["filtags_file"]
+            )
+            names = split_files.test[class_list.index(v["class_name"])]
+            paths = [folder / name for name in names]
+        explanations = []
+        dataset = data.image_dataset(paths, source.network.spec, v["batch_size"])
+        for batch, index in dataset:
+            acts, outputs = probe(batch)
+            explanations += explaining.explain_batch(
+                [names[i] for i in index.numpy()],
+                [np.asarray(a, np.float64) for a in probe.split_layers(acts)],
+                outputs,
+                values[rule_value],
+                rule,
+                class_list,
+                source.output_names,
+                source.meta1["layer_names"],
+            )
+        page = None
+        if v["image"] is not None:
+            text = explaining.image_text(explanations[0], rule)
+            if v["html"]:
+                page = run.path("explanation.html")
+                atomic_write_text(
+                    page,
+                    explaining.image_html(
+                        explanations[0], rule, v["image"].read_bytes()
+                    ),
+                )
+        else:
+            text = explaining.class_table(explanations, rule)
+        atomic_write_text(run.path("results.txt"), text + "\n")
+        logger.info("explained %d images -> %s", len(explanations),
+                    run.path("results.txt").name)  # fmt: skip
+    return result_of(ExplainResult, run, run.path("results.txt"), text=text, page=page)
