@@ -18,13 +18,14 @@ builtin containers and numpy arrays, scalars and dtypes: loading never runs code
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import os
 import pickle
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -243,7 +244,8 @@ def find_run(save_dir: Path, resume: str, tag: str) -> Run:
 
 def write_checkpoint(run: Run, state: dict[str, Any]) -> None:
     """Save a run's progress (plain types only) as ``<prefix>-checkpoint.pkl``."""
-    atomic_write_bytes(run.path("checkpoint.pkl"), [_dumps_plain("checkpoint", state)])
+    with atomic_file(run.path("checkpoint.pkl")) as f:
+        _dump_plain(f, "checkpoint", state)
 
 
 def load_checkpoint(run: Run) -> dict[str, Any]:
@@ -261,24 +263,38 @@ def load_checkpoint(run: Run) -> dict[str, Any]:
 # ------------------------------------------------------------------ atomic writes
 
 
-def atomic_write_bytes(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write ``chunks`` to ``path`` through a temporary file and a rename.
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """Open a temporary file to write; rename it to ``path`` once the body is done.
 
     The temporary file lives in the same folder, so the rename is atomic: a
-    reader sees either no file or the whole file.
+    reader sees either no file or the whole file. When the body raises, the
+    temporary file is removed and ``path`` is left as it was.
+
+    Yields:
+        The temporary file, open for binary writing.
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` to ``path`` through a temporary file and a rename.
+
+    See :func:`atomic_file`.
+    """
+    with atomic_file(path) as f:
+        for chunk in chunks:
+            f.write(chunk)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -367,17 +383,35 @@ class _PlainPickler(pickle.Pickler):
         return NotImplemented
 
 
-def _dumps_plain(name: str, value: Any) -> bytes:
-    """Pickle ``value``, refusing any type that :class:`SafeUnpickler` refuses."""
-    buffer = io.BytesIO()
+@dataclass(frozen=True)
+class PickleStream:
+    """A variable given as the bytes of its pickle, produced while it is written.
+
+    For a value too large to exist in memory at once (step 2's tags, see
+    :mod:`filtag.tagpickle`). The chunks, concatenated, must be ONE pickle
+    that :class:`SafeUnpickler` reads; :func:`write_vars` writes them as they
+    come, once.
+    """
+
+    chunks: Iterable[bytes]
+
+
+def _dump_plain(f: BinaryIO, name: str, value: Any) -> None:
+    """Pickle ``value`` into ``f``, refusing types that :class:`SafeUnpickler` refuses.
+
+    A :class:`PickleStream` is written as its chunks.
+    """
+    if isinstance(value, PickleStream):
+        for chunk in value.chunks:
+            f.write(chunk)
+        return
     try:
-        _PlainPickler(buffer, protocol=PICKLE_PROTOCOL).dump(value)
+        _PlainPickler(f, protocol=PICKLE_PROTOCOL).dump(value)
     except TypeError as exc:
         raise TypeError(
             f"variable {name!r} holds a {exc}; filtag files hold only builtin "
             "containers, str, numbers and numpy arrays"
         ) from None
-    return buffer.getvalue()
 
 
 def describe(name: str) -> str:
@@ -418,13 +452,15 @@ def write_vars(
     """Save ``variables`` as the seed's file set, each file atomically.
 
     Writes ``vars_path`` (one pickle per variable, in the dict's order), its
-    ``-names.pkl`` (the list of names) and its ``-info.txt``. The vars file is
-    written last, so its presence means the set is complete.
+    ``-names.pkl`` (the list of names) and its ``-info.txt``. The pickles go
+    straight into a temporary file, which is renamed to ``vars_path`` last, so
+    its presence means the set is complete; when a value is refused, nothing
+    is written.
 
     Args:
         vars_path: the ``...-vars.pkl`` path (or step 3's ``...-varsX.pkl``).
         variables: name -> value, holding only builtin containers, str, numbers
-            and numpy arrays.
+            and numpy arrays, or a :class:`PickleStream`.
         header: the first line(s) of the info text.
         info: write the ``-info.txt`` (step 3's per-class files share one).
 
@@ -435,13 +471,15 @@ def write_vars(
         TypeError: a value holds a type outside the allowed ones.
     """
     names = list(variables)
-    blobs = [_dumps_plain(name, variables[name]) for name in names]
-    atomic_write_bytes(names_path(vars_path), [pickle.dumps(names, PICKLE_PROTOCOL)])
-    if info:
-        atomic_write_text(
-            info_path(vars_path), vars_info_text(vars_path, names, header)
-        )
-    atomic_write_bytes(vars_path, blobs)
+    with atomic_file(vars_path) as f:
+        for name in names:
+            _dump_plain(f, name, variables[name])
+        names_pickle = pickle.dumps(names, PICKLE_PROTOCOL)
+        atomic_write_bytes(names_path(vars_path), [names_pickle])
+        if info:
+            atomic_write_text(
+                info_path(vars_path), vars_info_text(vars_path, names, header)
+            )
     return vars_path
 
 

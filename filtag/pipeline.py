@@ -270,7 +270,7 @@ def step2(args: argparse.Namespace) -> Path:
     Returns:
         The ``-vars.pkl`` written, holding filTags_k, filTags_q and meta.
     """
-    from filtag import tagging
+    from filtag import tagging, tagpickle
 
     v = load_step_vars(
         args.activations_file, "QFA", "--activations-file", ["labels_id"]
@@ -299,9 +299,7 @@ def step2(args: argparse.Namespace) -> Path:
     run = reserve_run(args.save_dir, "TF", network, args.time_delta)
     with run_logs(run):
         logger.info("step 2 run %s: %s", run.prefix, vars(args))
-        filtags_k, filtags_q = tagging.filter_tags(
-            class_acts, class_names, args.k_q, args.k_q
-        )
+        tags = tagging.RuleTags(class_acts, class_names, args.k_q, args.k_q)
         meta = {
             "step": "TF",
             "run_id": run.run_id,
@@ -314,9 +312,12 @@ def step2(args: argparse.Namespace) -> Path:
             "versions": package_versions(),
             "step1": meta1,
         }
-        variables = {"filTags_k": filtags_k, "filTags_q": filtags_q, "meta": meta}
-        if args.export:
-            export.write_exports(run.vars_path, variables)  # -tags.csv, -tags.json
+        if args.export:  # -tags.csv, -tags.json, from the tags built in memory
+            lists = {"filTags_k": tags.lists("k"), "filTags_q": tags.lists("q")}
+            export.write_exports(run.vars_path, {**lists, "meta": meta})
+            del lists  # the streamed pickles below need no lists
+        # The tags are computed and written rule by rule, never all in memory.
+        variables = {**tagpickle.streamed(tags), "meta": meta}
         header = f"filtag step 2 (filter tags), run {run.prefix}"
         return write_vars(run.vars_path, variables, header)
 
