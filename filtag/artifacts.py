@@ -18,13 +18,13 @@ builtin containers and numpy arrays, scalars and dtypes: loading never runs code
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import io
 import os
 import pickle
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -264,25 +264,39 @@ def network_of(meta: Any, path: Path, tag: str) -> str:
 # ------------------------------------------------------------------ atomic writes
 
 
-def atomic_write_bytes(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write ``chunks`` to ``path`` through a temporary file and a rename.
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """Open a temporary file to write; rename it to ``path`` once the body is done.
 
     The temporary file lives in the same folder, so the rename is atomic: a
-    reader sees either no file or the whole file.
+    reader sees either no file or the whole file. When the body raises, the
+    temporary file is removed and ``path`` is left as it was.
+
+    Yields:
+        The temporary file, open for binary writing.
     """
     prefix = f".{path.name}.{os.getpid()}."  # a later run removes it if this dies
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` to ``path`` through a temporary file and a rename.
+
+    See :func:`atomic_file`.
+    """
+    with atomic_file(path) as f:
+        for chunk in chunks:
+            f.write(chunk)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -366,17 +380,35 @@ class _PlainPickler(pickle.Pickler):
         return NotImplemented
 
 
-def dumps_plain(name: str, value: Any) -> bytes:
-    """Pickle ``value``, refusing any type that :class:`SafeUnpickler` refuses."""
-    buffer = io.BytesIO()
+@dataclass(frozen=True)
+class PickleStream:
+    """A variable given as the bytes of its pickle, produced while it is written.
+
+    For a value too large to exist in memory at once (step 2's tags, see
+    :mod:`filtag.tagpickle`). The chunks, concatenated, must be ONE pickle
+    that :class:`SafeUnpickler` reads; :func:`write_vars` writes them as they
+    come, once.
+    """
+
+    chunks: Iterable[bytes]
+
+
+def dump_plain(f: BinaryIO, name: str, value: Any) -> None:
+    """Pickle ``value`` into ``f``, refusing types that :class:`SafeUnpickler` refuses.
+
+    A :class:`PickleStream` is written as its chunks.
+    """
+    if isinstance(value, PickleStream):
+        for chunk in value.chunks:
+            f.write(chunk)
+        return
     try:
-        _PlainPickler(buffer, protocol=PICKLE_PROTOCOL).dump(value)
+        _PlainPickler(f, protocol=PICKLE_PROTOCOL).dump(value)
     except TypeError as exc:
         raise TypeError(
             f"variable {name!r} holds a {exc}; filtag files hold only builtin "
             "containers, str, numbers and numpy arrays"
         ) from None
-    return buffer.getvalue()
 
 
 def describe(name: str) -> str:
@@ -417,13 +449,15 @@ def write_vars(
     """Save ``variables`` as the seed's file set, each file atomically.
 
     Writes ``vars_path`` (one pickle per variable, in the dict's order), its
-    ``-names.pkl`` (the list of names) and its ``-info.txt``. The vars file is
-    written last, so its presence means the set is complete.
+    ``-names.pkl`` (the list of names) and its ``-info.txt``. The pickles go
+    straight into a temporary file, which is renamed to ``vars_path`` last, so
+    its presence means the set is complete; when a value is refused, nothing
+    is written.
 
     Args:
         vars_path: the ``...-vars.pkl`` path (or step 3's ``...-varsX.pkl``).
         variables: name -> value, holding only builtin containers, str, numbers
-            and numpy arrays.
+            and numpy arrays, or a :class:`PickleStream`.
         header: the first line(s) of the info text.
         info: write the ``-info.txt`` (step 3's per-class files share one).
 
@@ -434,13 +468,15 @@ def write_vars(
         TypeError: a value holds a type outside the allowed ones.
     """
     names = list(variables)
-    blobs = [dumps_plain(name, variables[name]) for name in names]
-    atomic_write_bytes(names_path(vars_path), [pickle.dumps(names, PICKLE_PROTOCOL)])
-    if info:
-        atomic_write_text(
-            info_path(vars_path), vars_info_text(vars_path, names, header)
-        )
-    atomic_write_bytes(vars_path, blobs)
+    with atomic_file(vars_path) as f:
+        for name in names:
+            dump_plain(f, name, variables[name])
+        names_pickle = pickle.dumps(names, PICKLE_PROTOCOL)
+        atomic_write_bytes(names_path(vars_path), [names_pickle])
+        if info:
+            atomic_write_text(
+                info_path(vars_path), vars_info_text(vars_path, names, header)
+            )
     return vars_path
 
 

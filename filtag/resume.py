@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 from filtag.artifacts import (
     Run,
-    dumps_plain,
+    dump_plain,
     find_run,
     reserve_run,
     safe_load,
@@ -130,7 +130,7 @@ class Journal:
 
 def _append(f: BinaryIO, record: dict[str, Any]) -> None:
     """Write ``record`` as one pickle at the end of ``f``, flushed and fsynced."""
-    f.write(dumps_plain("journal record", record))
+    dump_plain(f, "journal record", record)
     f.flush()
     os.fsync(f.fileno())
 

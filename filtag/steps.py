@@ -358,7 +358,7 @@ def step2(
     Returns:
         The run; its ``-vars.pkl`` holds filTags_k, filTags_q and meta.
     """
-    from filtag import tagging
+    from filtag import tagging, tagpickle
 
     v = params.checked(
         {"activations_file": activations_file, "k_q": k_q, "export": export,
@@ -395,9 +395,7 @@ def step2(
     run = reserve_run(v["save_dir"], "TF", network, v["time_delta"])
     with run_logs(run):
         logger.debug("step 2 run %s: inputs %s", run.prefix, _plain(v))
-        filtags_k, filtags_q = tagging.filter_tags(
-            class_acts, class_names, v["k_q"], v["k_q"]
-        )
+        tags = tagging.RuleTags(class_acts, class_names, v["k_q"], v["k_q"])
         meta = {
             "step": "TF",
             "run_id": run.run_id,
@@ -410,9 +408,12 @@ def step2(
             "versions": package_versions(),
             "step1": meta1,
         }
-        variables = {"filTags_k": filtags_k, "filTags_q": filtags_q, "meta": meta}
-        if v["export"]:
-            exports.write_exports(run.vars_path, variables)  # -tags.csv, -tags.json
+        if v["export"]:  # -tags.csv, -tags.json, from the tags built in memory
+            lists = {"filTags_k": tags.lists("k"), "filTags_q": tags.lists("q")}
+            exports.write_exports(run.vars_path, {**lists, "meta": meta})
+            del lists  # the streamed pickles below need no lists
+        # The tags are computed and written rule by rule, never all in memory.
+        variables = {**tagpickle.streamed(tags), "meta": meta}
         header = f"filtag step 2 (filter tags), run {run.prefix}"
         write_vars(run.vars_path, variables, header)
         logger.info(

@@ -146,6 +146,7 @@ def selected(
     kind: str,
     value: int,
     ranks: np.ndarray | None = None,
+    nan_rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Return the filters that the rule selects in each row.
 
@@ -156,6 +157,8 @@ def selected(
         value: the rule's whole number >= 0.
         ranks: ``descending_ranks(values)``, to share one sort between rules;
             computed when None.
+        nan_rows: bool, shape (rows,): the rows holding NaN, to share one
+            check between rules; computed when None.
 
     Returns:
         bool, shape (rows, n_filters); no filter in a row holding NaN.
@@ -165,7 +168,7 @@ def selected(
         mask = above_mean(values)
     else:
         mask = (descending_ranks(values) if ranks is None else ranks) < size
-    mask[np.isnan(values).any(axis=1)] = False
+    mask[np.isnan(values).any(axis=1) if nan_rows is None else nan_rows] = False
     return mask
 
 
@@ -269,6 +272,98 @@ def _layer_tags(mask: np.ndarray, names: np.ndarray) -> list[list[str]]:
     return [flat[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
 
 
+def rule_values(
+    k_values: Iterable[int], q_values: Iterable[int]
+) -> dict[str, list[int]]:
+    """Return the checked rule values of each kind, each value once, in the given order.
+
+    Raises:
+        FiltagError: a k or q value is not a whole number >= 0.
+    """
+    given = {"k": k_values, "q": q_values}
+    return {
+        kind: list(dict.fromkeys(check_rule_values(given[kind], kind)))
+        for kind in KINDS
+    }
+
+
+class RuleTags:
+    """The tags of every k and q rule, computed rule by rule from one sort per layer.
+
+    Holding the masks of one rule at a time, it lets step 2 write tags far
+    larger than memory (see :mod:`filtag.tagpickle`); :meth:`lists` builds
+    them in memory.
+
+    Attributes:
+        class_names: the class names, index ``i`` for class ``i``.
+        values: ``{"k": [k values], "q": [q values]}``, checked, each once.
+    """
+
+    def __init__(
+        self,
+        class_acts: Sequence[np.ndarray],
+        class_names: Sequence[str],
+        k_values: Iterable[int],
+        q_values: Iterable[int],
+    ) -> None:
+        """Check the rules and activations; sort each layer's rows once.
+
+        Args:
+            class_acts: one float array per layer, shape (n_classes, n_filters):
+                row ``i`` holds class ``i``'s mean filter activations (NaN for a
+                class without readable train images).
+            class_names: the class names, index ``i`` for class ``i``.
+            k_values: the k values, whole numbers >= 0.
+            q_values: the q values, whole numbers >= 0.
+
+        Raises:
+            FiltagError: a k or q value is invalid, or the activations do not
+                match ``class_names``.
+        """
+        self.values = rule_values(k_values, q_values)
+        self.class_names = list(class_names)
+        acts = [np.asarray(values, dtype=np.float64) for values in class_acts]
+        check_layers(acts, len(self.class_names), "class")
+        # Fortran order makes every mask Fortran-ordered: mask.T is C-contiguous.
+        self._acts = [np.asfortranarray(values) for values in acts]
+        # Every rule compares all ranks: the smallest integer type reads least.
+        self._ranks = [
+            descending_ranks(v).astype(np.min_scalar_type(v.shape[1]), order="F")
+            for v in self._acts
+        ]
+        self._nan_rows = [np.isnan(values).any(axis=1) for values in self._acts]
+        filters = [values.shape[1] for values in self._acts]
+        for kind in KINDS:
+            message = mean_fallback_warning(kind, self.values[kind], filters)
+            if message:
+                logger.warning("%s", message)
+
+    def masks(self, kind: str, value: int) -> Iterator[np.ndarray]:
+        """Yield, layer by layer, the filters that rule ``(kind, value)`` selects.
+
+        Yields:
+            bool, shape (n_classes, n_filters), Fortran order: ``[c, f]`` is
+            True when class ``c``'s row selects filter ``f``.
+        """
+        layers = zip(self._acts, self._ranks, self._nan_rows, strict=True)
+        for values, ranks, nan_rows in layers:
+            yield selected(values, kind, value, ranks, nan_rows)
+
+    def lists(self, kind: str) -> FilterTags:
+        """Return ``{value: [per layer [per filter [class names]]]}`` for ``kind``.
+
+        The names in a filter's list are in class index order and are the
+        ``class_names`` str objects themselves.
+        """
+        names = np.empty(len(self.class_names), dtype=object)
+        names[:] = self.class_names
+        with gc_paused():
+            return {
+                value: [_layer_tags(mask, names) for mask in self.masks(kind, value)]
+                for value in self.values[kind]
+            }
+
+
 def filter_tags(
     class_acts: Sequence[np.ndarray],
     class_names: Sequence[str],
@@ -295,30 +390,5 @@ def filter_tags(
         FiltagError: a k or q value is invalid, or the activations do not
             match ``class_names``.
     """
-    rules = [("k", v) for v in check_rule_values(k_values, "k")]
-    rules += [("q", v) for v in check_rule_values(q_values, "q")]
-    rules = list(dict.fromkeys(rules))
-    class_acts = [np.asarray(values, dtype=np.float64) for values in class_acts]
-    check_layers(class_acts, len(class_names), "class")
-    names = np.empty(len(class_names), dtype=object)
-    names[:] = list(class_names)
-    tags: dict[str, FilterTags] = {kind: {} for kind in KINDS}
-    for kind, value in rules:
-        tags[kind][value] = []
-    filters = [values.shape[1] for values in class_acts]
-    for kind in KINDS:
-        message = mean_fallback_warning(
-            kind, [v for k, v in rules if k == kind], filters
-        )
-        if message:
-            logger.warning("%s", message)
-    with gc_paused():
-        for values in class_acts:
-            # Fortran order makes every mask Fortran-ordered, so _layer_tags
-            # reads mask.T without copying it.
-            values = np.asfortranarray(values)
-            ranks = np.asfortranarray(descending_ranks(values))
-            for kind, value in rules:
-                mask = selected(values, kind, value, ranks)
-                tags[kind][value].append(_layer_tags(mask, names))
-    return tags["k"], tags["q"]
+    tags = RuleTags(class_acts, class_names, k_values, q_values)
+    return tags.lists("k"), tags.lists("q")
