@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import pickle
 import re
@@ -32,6 +33,9 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from filtag.errors import ArtifactError, UnsafePickleError
+from filtag.text import printable
+
+logger = logging.getLogger(__name__)
 
 PICKLE_PROTOCOL = 4
 
@@ -184,6 +188,7 @@ def reserve_run(save_dir: Path, tag: str, network: str, time_delta: float) -> Ru
             f"--save-dir {save_dir} cannot be created ({exc.strerror}); "
             "choose a folder you can write to."
         ) from exc
+    remove_stale_temp_files(save_dir)
     base = make_run_id(time_delta)
     for attempt in range(1, 1000):
         run_id = base if attempt == 1 else f"{base}-{attempt}"
@@ -300,8 +305,48 @@ def atomic_write_bytes(path: Path, chunks: Iterable[bytes]) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically, as :func:`atomic_write_bytes`."""
-    atomic_write_bytes(path, [text.encode("utf-8")])
+    """Write ``text`` (UTF-8) to ``path`` atomically, as :func:`atomic_write_bytes`.
+
+    Names that are not UTF-8 are written escaped (:func:`filtag.text.printable`).
+    """
+    atomic_write_bytes(path, [printable(text).encode("utf-8")])
+
+
+#: A temporary file of :func:`atomic_file`: its writer's process id.
+_TEMP = re.compile(r"^\..+\.(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Remove the temporary files that killed filtag processes left in ``folder``.
+
+    A temporary file names its writer's process id; it is removed only when
+    no process of that id runs.
+
+    Returns:
+        The files removed.
+    """
+    removed = []
+    for path in folder.glob(".*.tmp"):
+        match = _TEMP.match(path.name)
+        if match is None or _running(int(match["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+    if removed:
+        logger.debug("removed %d temporary files of killed runs", len(removed))
+    return removed
+
+
+def _running(pid: int) -> bool:
+    """Tell whether a process of id ``pid`` exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # --------------------------------------------------------------------- safe pickles

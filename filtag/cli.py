@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 from filtag.errors import FiltagError
 from filtag.params import PARAMS
+from filtag.text import printable
 
 logger = logging.getLogger("filtag")
 
@@ -182,6 +183,7 @@ def quiet_tensorflow(verbose: bool = False) -> None:
         import tensorflow as tf
 
         tf.config.list_logical_devices()
+    tf.get_logger().setLevel(logging.ERROR)  # e.g. retracing notices
     sys.stderr.write("".join(line for line in lines if not _TF_NOISE.match(line)))
 
 
@@ -224,7 +226,7 @@ def run(
         return 130
     if show is not None:
         show(result)
-    print(result.path)
+    print(printable(str(result.path)))
     return 0
 
 

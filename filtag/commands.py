@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from filtag import __version__, cli
+from filtag.text import printable
 
 
 @dataclass(frozen=True)
@@ -54,15 +55,15 @@ def _show_totals(result: Any) -> None:
     m_values = meta["m"]
     print(report.chance_line(m_values, meta["n_classes"]) + "\n")
     print(report.rate_tables("Total (pooled over all images)", result.totals))
-    print(result.summary)
+    print(printable(result.summary))
 
 
 def _show_text(result: Any) -> None:
-    print(result.text)
+    print(printable(result.text))
 
 
 def _show_summary(result: Any) -> None:
-    print(result.summary)
+    print(printable(result.summary))
 
 
 _COMMON = {"save_dir": "results", "time_delta": 0}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from filtag.errors import FiltagError
+from filtag.text import printable
 
 #: The ImageNet wnid -> name file shipped with filtag (inside the package).
 WNIDS_FILE = Path(str(resources.files("filtag").joinpath("decoding_wnids.txt")))
@@ -71,10 +72,11 @@ def imagenet_wnids() -> list[str]:
 def display(label: str) -> str:
     """Return a label for people: an ImageNet wnid with its name, others unchanged.
 
-    E.g. ``n02088364`` -> ``n02088364 beagle``.
+    E.g. ``n02088364`` -> ``n02088364 beagle``; names that are not UTF-8 are
+    escaped (:func:`filtag.text.printable`).
     """
     name = imagenet_names().get(label)
-    return f"{label} {name}" if name else label
+    return printable(f"{label} {name}" if name else label)
 
 
 def mismatch_message(output_names: Sequence[str], folders: Sequence[str]) -> str | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from filtag.artifacts import (
     Run,
     dump_plain,
     find_run,
+    remove_stale_temp_files,
     reserve_run,
     safe_load,
 )
@@ -175,40 +175,3 @@ def resumable(run: Run) -> Iterator[None]:
         ) from None
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"finished classes are kept; {hint}") from None
-
-
-#: A temporary file of :func:`filtag.artifacts.atomic_write_bytes`: its pid.
-_TEMP = re.compile(r"^\..+\.(?P<pid>\d+)\.[^.]+\.tmp$")
-
-
-def remove_stale_temp_files(folder: Path) -> list[Path]:
-    """Remove the temporary files that killed filtag processes left in ``folder``.
-
-    A temporary file names its writer's process id; it is removed only when
-    no process of that id runs.
-
-    Returns:
-        The files removed.
-    """
-    removed = []
-    for path in folder.glob(".*.tmp"):
-        match = _TEMP.match(path.name)
-        if match is None or _running(int(match["pid"])):
-            continue
-        with contextlib.suppress(OSError):
-            path.unlink()
-            removed.append(path)
-    if removed:
-        logger.debug("removed %d temporary files of killed runs", len(removed))
-    return removed
-
-
-def _running(pid: int) -> bool:
-    """Tell whether a process of id ``pid`` exists."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

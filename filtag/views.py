@@ -17,6 +17,7 @@ from filtag.artifacts import (
     reserve_run,
 )
 from filtag.errors import FiltagError
+from filtag.text import printable
 from filtag.logs import run_logs
 from filtag.results import RunResult, result_of
 from filtag.variants import VARIANTS
@@ -59,8 +60,11 @@ def tag_views(
             "step 2 with it in --k-q."
         )
     meta = v.get("meta")
-    layers_tags = v[name][args["value"]]
-    classes = plots.class_names(meta, v[name])
+    layers_tags = [
+        [[printable(tag) for tag in tags] for tags in layer]
+        for layer in v[name][args["value"]]
+    ]
+    classes = [printable(c) for c in plots.class_names(meta, v[name])]
     layers = plots.layer_names(meta, len(layers_tags))
     shown = plots.choose_layers(args["view_layers"], layers)
     network = network_of(meta, args["filtags_file"], "TF")
@@ -158,7 +162,13 @@ def hitrate_plots(
             f"The mean of the per-class hit rates ({n_classes} classes with test "
             "images): every class counts the same, however many images it has.",
         ),
-        plots.class_hitrate_figure({"k": v["hit_k"], "q": v["hit_q"]}, m_values[0]),
+        plots.class_hitrate_figure(
+            {
+                kind: {printable(c): r for c, r in v[f"hit_{kind}"].items()}
+                for kind in ("k", "q")
+            },
+            m_values[0],
+        ),
     ]
     run = reserve_run(args["save_dir"], "HRP", network, args["time_delta"])
     with run_logs(run):

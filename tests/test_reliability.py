@@ -384,3 +384,98 @@ def test_files_of_different_runs_are_refused_naming_both(
         f"{cut} has tags for [16, 32, 64] filters per layer but its step-1 file" in err
     )
     assert str(v2["meta"]["activations_file"]) in err
+
+
+# ------------------------------------------------- operating-system errors, names
+
+
+def test_a_full_disk_is_one_line_that_says_how_to_resume(
+    default_files, small_images: Path, tmp_path: Path
+) -> None:
+    """A real EFBIG: the file-size limit of the process, as a full disk would stop
+    the writes; the run ends with one line naming the file, the cause and
+    --resume, leaves no temporary file, and resumes to the whole run's result."""
+    args = ["--network", str(default_files.model), "--images-dir", str(small_images)]
+    whole, _ = run_script(step1, *args, "--save-dir", tmp_path / "whole")
+    out = tmp_path / "full"
+    code = (
+        "import resource, signal, sys, step1filteractivations as s\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (12_000, 12_000))\n"
+        "sys.exit(s.main(sys.argv[1:]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args, "--save-dir", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr
+    assert "File too large" in errors[0] and str(out) in errors[0]
+    run_id = _journal(out).path.name.split("-QFA-")[0]
+    assert f"--resume {run_id}" in errors[0]
+    assert not list(out.glob(".*.tmp"))
+    resumed, _ = run_script(step1, *args, "--save-dir", out, "--resume", run_id)
+    _same_results(whole, resumed)
+
+
+def test_a_folder_removed_during_a_run_is_one_line(
+    monkeypatch, capsys, default_files, small_images: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "gone"
+    calls = 0
+    original = activations.FilterProbe.__call__
+
+    def call(probe, images):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            shutil.rmtree(out)
+        return original(probe, images)
+
+    monkeypatch.setattr(activations.FilterProbe, "__call__", call)
+    args = ["--network", str(default_files.model), "--images-dir", str(small_images),
+            "--batch-size", "8", "--save-dir", str(out)]  # fmt: skip
+    assert step1.main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if line.startswith("ERROR")]
+    assert "No such file or directory" in line and "--resume" in line
+
+
+def test_class_names_that_are_not_utf8_work_in_every_script(
+    default_files, small_images: Path, tmp_path: Path
+) -> None:
+    """A folder named b'Ankle_boot\\xe9' (not UTF-8): kept unchanged in the pickles,
+    escaped in text, pages and figures."""
+    images = tmp_path / "images"
+    shutil.copytree(small_images, images)
+    odd = os.fsdecode(b"Ankle_boot\xe9")
+    os.rename(images / "Ankle_boot", os.fsencode(images) + b"/Ankle_boot\xe9")
+    step2 = importlib.import_module("step2filtertags")
+    step4 = importlib.import_module("step4hitrates")
+    scripts = {name: importlib.import_module(name) for name in (
+        "si-eval", "filTagsvis", "hitrates-plots", "labdecode")}  # fmt: skip
+    out = ["--save-dir", tmp_path]
+    s1, _ = run_script(step1, "--network", default_files.model, "--images-dir",
+                       images, *out)  # fmt: skip
+    assert load_vars(s1)["labels_id"][0] == odd
+    s2, _ = run_script(step2, "--activations-file", s1, "--k-q", "1,5", *out)
+    s3, _ = run_script(step3, "--filtags-file", s2, "--export", *out)
+    s4, printed = run_script(step4, "--eval-file", s3, *out)
+    assert "Ankle_boot\\xe9" in Path(str(s4).replace("-vars.pkl", "-results.txt")
+                                      ).read_text()  # fmt: skip
+    assert odd in load_vars(s4)["hit_k"]
+    si = scripts["si-eval"]
+    text, printed = run_script(si, "--filtags-file", s2, "--class-name", odd, *out)
+    assert "Ankle_boot\\xe9" in printed
+    image = next((images / odd).iterdir())
+    page, _ = run_script(si, "--filtags-file", s2, "--image", image, "--html", *out)
+    vis, _ = run_script(scripts["filTagsvis"], "--filtags-file", s2, *out)
+    assert (
+        "Ankle_boot\\\\xe9" in vis.read_text() or "Ankle_boot\\xe9" in vis.read_text()
+    )
+    plots_page, _ = run_script(scripts["hitrates-plots"], "--hitrates-file", s4, *out)
+    assert plots_page.is_file()
+    decoded, _ = run_script(scripts["labdecode"], "--vars-file", s3, *out)
+    assert load_vars(decoded)["classes"][0] == odd
