@@ -17,9 +17,9 @@ from filtag.artifacts import (
     reserve_run,
 )
 from filtag.errors import FiltagError
-from filtag.text import printable
 from filtag.logs import run_logs
 from filtag.results import RunResult, result_of
+from filtag.text import printable
 from filtag.variants import VARIANTS
 
 logger = logging.getLogger(__name__)

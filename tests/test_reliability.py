@@ -467,10 +467,12 @@ def test_class_names_that_are_not_utf8_work_in_every_script(
                                       ).read_text()  # fmt: skip
     assert odd in load_vars(s4)["hit_k"]
     si = scripts["si-eval"]
-    text, printed = run_script(si, "--filtags-file", s2, "--class-name", odd, *out)
+    _, printed = run_script(si, "--filtags-file", s2, "--class-name", odd, *out)
     assert "Ankle_boot\\xe9" in printed
     image = next((images / odd).iterdir())
-    page, _ = run_script(si, "--filtags-file", s2, "--image", image, "--html", *out)
+    _, printed = run_script(si, "--filtags-file", s2, "--image", image, "--html", *out)
+    page = next(tmp_path.glob("*-explanation.html")).read_text()
+    assert "Ankle_boot\\xe9" in printed and "Ankle_boot\\xe9" in page
     vis, _ = run_script(scripts["filTagsvis"], "--filtags-file", s2, *out)
     assert (
         "Ankle_boot\\\\xe9" in vis.read_text() or "Ankle_boot\\xe9" in vis.read_text()
