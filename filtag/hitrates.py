@@ -95,7 +95,7 @@ def class_hits(
 
     Returns:
         {class: {k: bool array (n_images of the class, len(m_values))}};
-        classes without images are left out, with a logged warning.
+        classes without images are left out (see :func:`empty_classes`).
 
     Raises:
         FiltagError: a class with images lacks rankings, or its k values
@@ -105,11 +105,6 @@ def class_hits(
     k_values = None
     for name, top1 in top1_by_class.items():
         if not top1:
-            logger.warning(
-                "class %r has no evaluated image; it is left out of the per-class "
-                "and mean hit rates",
-                name,
-            )
             continue
         by_k = rankings_by_class.get(name, {})
         k_values = list(by_k) if k_values is None else k_values
@@ -120,6 +115,18 @@ def class_hits(
             )
         hits[name] = {k: hit_matrix(top1, by_k[k], m_values) for k in k_values}
     return hits
+
+
+def empty_classes(top1_by_class: Mapping[str, Sequence[str]]) -> str | None:
+    """Return one line naming the classes without evaluated images, or None."""
+    empty = [name for name, top1 in top1_by_class.items() if not top1]
+    if not empty:
+        return None
+    shown = ", ".join(map(repr, empty[:5])) + (", ..." if len(empty) > 5 else "")
+    return (
+        f"{len(empty)} classes have no evaluated image ({shown}); they are left "
+        "out of the per-class and mean hit rates"
+    )
 
 
 def hit_rates(

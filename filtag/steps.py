@@ -910,6 +910,9 @@ def step4(
     run = reserve_run(v["save_dir"], "HR", v3["meta"]["network"], v["time_delta"])
     with run_logs(run):
         logger.debug("step 4 run %s: inputs %s", run.prefix, _plain(v))
+        empty = hitrates.empty_classes(top1)
+        if empty:
+            logger.warning("%s", empty)
         per_class, totals, means = {}, {}, {}
         for variant in VARIANTS:
             rankings = {

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
 
 from filtag.errors import FiltagError
-from filtag.hitrates import check_m_values, hit_matrix, hit_rates
+from filtag.hitrates import check_m_values, empty_classes, hit_matrix, hit_rates
 from tests.reference import reference_hit, reference_rates
 
 # -------------------------------------------------------------- hand-checked
@@ -66,17 +64,20 @@ def test_rates_per_k():
     assert list(per_class["a"][0]) == [2, 1]
 
 
-def test_class_without_images_is_left_out_with_a_warning(caplog):
-    top1 = {"a": ["a"], "empty": [], "b": ["a", "b"]}
+def test_class_without_images_is_left_out_and_named_in_one_line():
+    top1 = {"a": ["a"], "empty": [], "b": ["a", "b"], "none": []}
     rankings = {
         "a": {1: [[("a", 1)]]},
         "empty": {1: []},
         "b": {1: [[("b", 1)], [("b", 1)]]},
+        "none": {1: []},
     }
-    with caplog.at_level(logging.WARNING, logger="filtag.hitrates"):
-        per_class, total, mean = hit_rates(top1, rankings, [1])
-    assert "'empty'" in caplog.records[0].getMessage()
-    assert len(caplog.records) == 1
+    per_class, total, mean = hit_rates(top1, rankings, [1])
+    assert empty_classes(top1) == (
+        "2 classes have no evaluated image ('empty', 'none'); they are left out of "
+        "the per-class and mean hit rates"
+    )
+    assert empty_classes({"a": ["a"]}) is None
     assert list(per_class) == ["a", "b"]
     assert total == {1: {1: 2 / 3}}
     assert mean == {1: {1: (1.0 + 0.5) / 2}}
