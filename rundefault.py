@@ -78,7 +78,7 @@ def run_default(args: argparse.Namespace) -> Path:
         hitrates_plots.parse_args(["--hitrates-file", str(step4_file), *common])
     )
     explained = []
-    for image in _example_images(load_vars(step1_file)["test_filenames"]):
+    for image in _example_images(load_vars(step1_file, "QFA")["test_filenames"]):
         image_args = si_eval.parse_args(
             ["--filtags-file", str(step2_file), "--html", *common,
              "--image", str(files.images_dir / image)]
@@ -86,7 +86,7 @@ def run_default(args: argparse.Namespace) -> Path:
         image_args.quiet = True  # the report links the pages
         text = pipeline.si_eval(image_args)
         explained.append((image, _beside(text, "-explanation.html", "-results.txt")))
-    v4 = load_vars(step4_file)
+    v4 = load_vars(step4_file, "HR")
     pages = [
         ("filter tags (k = 5): tag maps and classes sharing filters", tags_page),
         ("hit rates against m", rates_page),

@@ -27,6 +27,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from filtag import __version__, export
 from filtag.artifacts import (
+    CLASS_FILE,
     Run,
     atomic_write_text,
     find_run,
@@ -688,7 +689,7 @@ def _load_class_files(eval_file: Path, v3: dict[str, Any]) -> dict[str, dict]:
     by_class = {}
     for name in v3["eval_files"]:
         path = eval_file.parent / name
-        variables = load_vars(path)
+        variables = load_vars(path, CLASS_FILE)
         classes = list(variables.get("class_images_dict", {}))
         values = sorted(variables.get("y_k", {}))
         if (

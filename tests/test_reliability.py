@@ -192,7 +192,12 @@ def test_resume_refuses_other_inputs_and_finished_runs(
     inputs = {**load_vars(done)["meta"], "split": 0.5}
     write_checkpoint(
         Run(tmp_path, f"{run_id}-9", "QFA", "fashion_mnist_cnn"),
-        {"inputs": inputs, "sums": np.zeros(1), "counts": np.zeros(1), "consumed": 0},
+        {
+            "inputs": inputs,
+            "sums": np.zeros((10, 176)),
+            "counts": np.zeros(10, int),
+            "consumed": 0,
+        },
     )
     assert step1.main([*args, "--resume", str(fake)]) == 2
     err = capsys.readouterr().err
@@ -341,7 +346,7 @@ def test_files_of_different_runs_are_refused_naming_both(
         / other["eval_files"][0].replace(".pkl", "-names.pkl"),
         tmp_path / "x-names.pkl",
     )
-    write_vars(mixed, {**v3, "eval_files": ["x.pkl"]}, "mixed")
+    write_vars(mixed, {**v3, "eval_files": ["x.pkl", *v3["eval_files"][1:]]}, "mixed")
     assert step4.main(["--eval-file", str(mixed), "--save-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'x.pkl'} (classes ['n01614925']" in err
