@@ -83,10 +83,15 @@ def test_fraction(value: Any) -> float:
 
 
 def path(value: Any) -> Path:
-    """A file or folder path."""
+    """A file or folder path (``~`` and ``~user`` expanded)."""
     if not isinstance(value, str | os.PathLike) or not str(value).strip():
         raise argparse.ArgumentTypeError(f"expected a path; Received: {value!r}")
-    return Path(value).expanduser()
+    try:
+        return Path(value).expanduser()
+    except (RuntimeError, ValueError):  # an unknown ~user, a NUL byte
+        raise argparse.ArgumentTypeError(
+            f"expected a path whose ~user exists; Received: {value!r}"
+        ) from None
 
 
 def text(value: Any) -> str:
