@@ -38,10 +38,12 @@ from __future__ import annotations
 import functools
 import io
 import math
+import operator
 import pickle
 import pickletools
+import re
 from collections.abc import Iterator
-from itertools import chain, compress
+from itertools import chain, compress, repeat
 from typing import Any, BinaryIO, NoReturn
 
 import numpy as np
@@ -151,6 +153,23 @@ def _fixed_steps() -> list[int]:
 _STEPS = _fixed_steps()
 
 
+def _run_pattern() -> re.Pattern[bytes]:
+    """A regular expression of a run of opcodes of fixed length, with arguments.
+
+    Each opcode's first byte fixes its length, so the run is read the way the
+    unpickler reads it; the possessive repeat never backtracks.
+    """
+    by_length: dict[int, bytes] = {}
+    for code, step in enumerate(_STEPS):
+        if step:
+            by_length[step] = by_length.get(step, b"") + re.escape(bytes([code]))
+    tokens = [b"[%s]%s" % (codes, b"." * (n - 1)) for n, codes in by_length.items()]
+    return re.compile(b"(?:%s)*+" % b"|".join(tokens), re.DOTALL)
+
+
+_FIXED_RUN = _run_pattern()
+
+
 def _truncated(what: str) -> pickle.UnpicklingError:
     """The error of a pickle that ends before what it announces."""
     return pickle.UnpicklingError(f"pickle data was truncated ({what})")
@@ -209,8 +228,8 @@ def _special_end(data: bytes, pos: int, start: int) -> int:
         return _counted_end(data, pos, op)
     if op in _LINES:
         return _lines_end(data, pos, op, start)
-    if pos + 5 > len(data):  # LONG_BINPUT
-        raise _truncated(f"LONG_BINPUT at byte {pos}")
+    if op != _LONG_BINPUT or pos + 5 > len(data):  # a fixed one cut short
+        raise _truncated(f"{name} at byte {pos}")
     _check_memo_index(int.from_bytes(data[pos + 1 : pos + 5], "little"), pos, start)
     return pos + 5
 
@@ -230,17 +249,14 @@ def scan(data: bytes, start: int = 0) -> int:
         pickle.UnpicklingError: the pickle ends early, or claims more bytes
             than the file holds.
     """
-    steps, n, pos = _STEPS, len(data), start
-    while pos < n:
-        op = data[pos]
-        step = steps[op]
-        if step:
-            pos += step
-        elif op == _STOP:
+    run, n, pos = _FIXED_RUN.match, len(data), start
+    while True:
+        pos = run(data, pos).end()  # C speed over the many fixed-length opcodes
+        if pos >= n:
+            raise _truncated("no STOP opcode")
+        if data[pos] == _STOP:
             return pos + 1
-        else:
-            pos = _special_end(data, pos, start)
-    raise _truncated("no STOP opcode")
+        pos = _special_end(data, pos, start)
 
 
 # --------------------------------------------------------- restricted globals
@@ -490,9 +506,13 @@ _ALLOWED_TYPES = (
 
 
 def _elements(batch: list[Any]) -> Iterator[Any]:
-    """The items of the containers in ``batch`` (of dicts: keys, then values)."""
-    values = [container.values() for container in batch if type(container) is dict]
-    return chain(chain.from_iterable(batch), chain.from_iterable(values))
+    """The items of the containers in ``batch`` (of dicts: keys, then values).
+
+    Lazy and C-speed: no Python code runs per container or item.
+    """
+    dicts = compress(batch, map(operator.is_, map(type, batch), repeat(dict)))
+    values = chain.from_iterable(map(dict.values, dicts))
+    return chain(chain.from_iterable(batch), values)
 
 
 def _containers_in(batch: list[Any]) -> list[Any]:
@@ -663,7 +683,9 @@ def check_tree(value: Any, size: int, name: str) -> Any:
             )
         if kinds.isdisjoint(_CONTAINERS):
             break
-        batch = _containers_in(batch)
+        batch = (
+            list(_elements(batch)) if kinds <= _CONTAINERS else _containers_in(batch)
+        )
         depth += 1
         if batch and depth > MAX_DEPTH:
             _refuse_looped(value, name)

@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -419,19 +420,31 @@ def _tag_layer(layer: Any, where: str, classes: set[str] | None) -> int:
     filter that is wrong.
     """
     filters = _list(layer, where, "filters' tag lists")
-    if (
-        not filters
-        or set(map(type, filters)) != {list}
-        or not set(map(type, chain.from_iterable(filters))) <= {str}
-        or sum(map(len, filters)) != sum(map(len, map(set, filters)))
-        or not (
-            classes.issuperset(chain.from_iterable(filters))
-            if classes is not None
-            else max(map(len, chain.from_iterable(filters)), default=0) <= MAX_NAME
-        )
+    if not (
+        filters
+        and set(map(type, filters)) == {list}
+        and _known_names(chain.from_iterable(filters), classes)
+        and sum(map(len, filters)) == sum(map(len, map(set, filters)))
     ):
         _explain_tag_layer(filters, where, classes)
     return len(filters)
+
+
+def _known_names(names: Iterable[Any], classes: set[str] | None) -> bool:
+    """Tell whether all ``names`` are class names (or, without those, short str).
+
+    A set of str holds only str: membership also checks the type.
+    """
+    if classes is None:
+        names = list(names)
+        return (
+            set(map(type, names)) <= {str}
+            and max(map(len, names), default=0) <= MAX_NAME
+        )
+    try:
+        return classes.issuperset(names)
+    except TypeError:  # an unhashable name
+        return False
 
 
 def _explain_tag_layer(filters: list, where: str, classes: set[str] | None) -> None:
@@ -519,26 +532,30 @@ def _top_predictions(value: Any, where: str) -> int:
     return len(value)
 
 
-def _ranking_ok(ranking: Any) -> bool:
-    """Tell, with C-speed passes, whether ``ranking`` is valid."""
-    if type(ranking) is not list:
+def _rankings_ok(rankings: list) -> bool:
+    """Tell, with C-speed passes, whether every ranking of a list is valid."""
+    if set(map(type, rankings)) - {list}:
         return False
-    if not ranking:
-        return True
-    if not set(map(type, ranking)) <= {tuple, list} or set(map(len, ranking)) != {2}:
+    pairs = list(chain.from_iterable(rankings))
+    if set(map(type, pairs)) - {tuple, list}:
         return False
-    names, counts = zip(*ranking, strict=True)
-    return (
+    try:  # a pair of another length fails; a class twice makes a shorter dict
+        if sum(map(len, map(dict, rankings))) != len(pairs):
+            return False
+    except (TypeError, ValueError):
+        return False
+    names = list(map(itemgetter(0), pairs))
+    counts = list(map(itemgetter(1), pairs))
+    return not pairs or (
         set(map(type, names)) == {str}
         and max(map(len, names)) <= MAX_NAME
-        and len(set(names)) == len(names)
         and set(map(type, counts)) <= _INT_TYPES
         and min(counts) >= 1
     )
 
 
 def _explain_ranking(ranking: Any, where: str) -> None:
-    """Raise the error of a wrong ranking."""
+    """Raise the error of ``ranking`` if it is wrong."""
     seen: set[str] = set()
     for j, pair in enumerate(_list(ranking, where, "(class name, count) pairs")):
         ok = type(pair) in (tuple, list) and len(pair) == 2
@@ -548,7 +565,6 @@ def _explain_ranking(ranking: Any, where: str) -> None:
         if pair[0] in seen:
             raise _Wrong(f"{where}[{j}] repeats class {pair[0]!r}")
         seen.add(pair[0])
-    raise AssertionError("no wrong pair found")  # pragma: no cover
 
 
 def _rankings(value: Any, where: str, images: int | None) -> list[int]:
@@ -558,8 +574,8 @@ def _rankings(value: Any, where: str, images: int | None) -> list[int]:
         at = f"{where}[{_whole(key, f'{where} key')}]"
         _list(per_image, at, "rankings, one per image")
         _same(len(per_image), images, at, "length (one ranking per image)")
-        for i, ranking in enumerate(per_image):
-            if not _ranking_ok(ranking):
+        if not _rankings_ok(per_image):
+            for i, ranking in enumerate(per_image):
                 _explain_ranking(ranking, f"{at}[{i}]")
     return sorted(by_value)
 
