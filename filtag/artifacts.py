@@ -36,14 +36,9 @@ import numpy as np
 
 from filtag import schema
 from filtag.errors import ArtifactError, UnsafePickleError
-from filtag.safepickle import (
-    ALLOWED_GLOBALS,
-    PickleRefused,
-    load_one,
-    plain_dtype,
-    safe_loads,
-)
+from filtag.safepickle import ALLOWED_GLOBALS, PickleRefused, load_one, plain_dtype
 from filtag.safepickle import safe_load as safe_load
+from filtag.safepickle import safe_loads as safe_loads
 from filtag.schema import CHECKPOINT
 from filtag.schema import CLASS_FILE as CLASS_FILE
 from filtag.schema import STEP_TAGS as STEP_TAGS
@@ -240,7 +235,7 @@ def load_checkpoint(run: Run) -> dict[str, Any]:
     """
     path = run.path("checkpoint.pkl")
     try:
-        state = safe_loads(path.read_bytes())
+        state, _ = load_one(path.read_bytes(), 0, "the checkpoint")
     except UnsafePickleError:
         raise
     except PickleRefused as exc:

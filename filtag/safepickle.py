@@ -23,10 +23,10 @@ take more than a small multiple of n steps:
 3. :func:`check_tree` walks the result, iteratively: nesting is at most
    :data:`MAX_DEPTH` deep (so nothing contains itself), and the container
    items and array elements, each shared object counted once per reference,
-   are at most as many as the pickle has bytes. Pickle's memo lets a few bytes
-   refer to one list a billion times; counted per reference, such a list is
-   refused, while the little sharing that filtag's writer does (step 3's meta
-   holds step 2's class list twice) passes. Strings and numbers are not
+   are at most :data:`ITEMS_PER_BYTE` per byte of the pickle. Pickle's memo
+   lets a few bytes refer to one list a billion times; counted per reference,
+   such a list is refused, while the little sharing that filtag's writer does
+   (step 3's meta holds step 2's class list twice) passes. Strings and numbers are not
    counted: the schemas bound names' lengths, and filtag's writer stores each
    class name once and refers to it from every tag.
 
@@ -63,7 +63,12 @@ except ImportError:  # numpy 1
 #: dict, list, list, tuple).
 MAX_DEPTH = 10
 
-#: Container items a value may hold beyond one per byte of its pickle.
+#: Container items and array elements a value may hold per byte of its pickle,
+#: counting each reference to a shared one: an item takes at least one byte,
+#: and little sharing (a small tuple referred to again, 2 bytes a time) passes.
+ITEMS_PER_BYTE = 4
+
+#: Items a value may hold beyond :data:`ITEMS_PER_BYTE` per byte.
 SLACK = 16
 
 #: A str, bytes, list or tuple argument longer than this feeds one call only.
@@ -660,7 +665,8 @@ def check_tree(value: Any, size: int, name: str) -> Any:
 
     Raises:
         PickleRefused: more container items and array elements (counted per
-            reference) than ``size`` + :data:`SLACK`, nesting deeper than
+            reference) than :data:`ITEMS_PER_BYTE` x ``size`` + :data:`SLACK`,
+            nesting deeper than
             :data:`MAX_DEPTH` (a container that contains itself), or a value of
             another type than plain data.
     """
@@ -669,13 +675,13 @@ def check_tree(value: Any, size: int, name: str) -> Any:
     if type(value) not in _ALLOWED_TYPES:
         raise PickleRefused(f"{name} is a {type(value).__name__}")
     batch = [value] if type(value) in _CONTAINERS else []
-    depth, items = 1, 0
+    depth, items, limit = 1, 0, ITEMS_PER_BYTE * size + SLACK
     while batch:
         items += sum(map(len, batch))
-        kinds = _check_types(value, batch, name) if items <= size + SLACK else set()
+        kinds = _check_types(value, batch, name) if items <= limit else set()
         if _PendingArray in kinds:
             items += _build_arrays(value, batch, name)
-        if items > size + SLACK:
+        if items > limit:
             _refuse_looped(value, name)
             raise PickleRefused(
                 f"{name} holds over {items} items in {size} bytes (an object that "

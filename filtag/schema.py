@@ -460,7 +460,7 @@ def _explain_tag_layer(filters: list, where: str, classes: set[str] | None) -> N
             if classes is not None and tag not in classes:
                 raise _Wrong(f"{where}[{f}][{t}] is {tag!r:.60}, not a class name")
             seen.add(tag)
-    raise AssertionError("no wrong filter found")  # pragma: no cover
+    raise _fail(where, filters, "lists of distinct class names")
 
 
 def _tags(value: Any, name: str, classes: set[str] | None, shape: list | None):
@@ -577,6 +577,7 @@ def _rankings(value: Any, where: str, images: int | None) -> list[int]:
         if not _rankings_ok(per_image):
             for i, ranking in enumerate(per_image):
                 _explain_ranking(ranking, f"{at}[{i}]")
+            raise _fail(at, per_image, "rankings of (class name, count) pairs")
     return sorted(by_value)
 
 

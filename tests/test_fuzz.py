@@ -246,7 +246,8 @@ def test_sharing_and_nesting_are_bounded_by_the_pickle(
     structure: tuple[Any, bool], protocol: int
 ) -> None:
     """Loaded iff no deeper than MAX_DEPTH and, counting every reference, no
-    more container items than bytes; then equal to what was pickled."""
+    more than ITEMS_PER_BYTE container items per byte; then equal to what was
+    pickled."""
     value, looped = structure
     data = pickle.dumps(value, protocol)
     if looped:
@@ -254,7 +255,8 @@ def test_sharing_and_nesting_are_bounded_by_the_pickle(
             safepickle.safe_loads(data)
         return
     depth, items = _depth_and_items(value)
-    if depth > safepickle.MAX_DEPTH or items > len(data) + safepickle.SLACK:
+    limit = safepickle.ITEMS_PER_BYTE * len(data) + safepickle.SLACK
+    if depth > safepickle.MAX_DEPTH or items > limit:
         with pytest.raises(safepickle.PickleRefused, match=r"deeper|items in"):
             safepickle.safe_loads(data)
     else:

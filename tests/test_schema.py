@@ -266,7 +266,13 @@ def test_the_unpickler_allocates_a_small_multiple_of_the_file(tmp_path: Path) ->
     The child's peak is its ``VmHWM``: ``ru_maxrss`` would include the memory
     of the test process it was forked from.
     """
-    bombs = {**UNPICKLER_BOMBS, **_shared_data_bombs()}
+    layer = [["Bag"] * 1000] * 1000
+    bombs = {
+        **UNPICKLER_BOMBS,
+        **_shared_data_bombs(),
+        "2e9 tags": (pickle.dumps([[layer] * 1000] * 2, 4), "once per reference"),
+        "1e6 deep": (deep_list_pickle(10**6), "nested deeper than 10 levels"),
+    }
     for name, (data, _) in bombs.items():
         path = tmp_path / f"{name.replace(' ', '_')}-vars.pkl"
         write_pickles(path, {"v": data})
@@ -415,6 +421,14 @@ def test_a_step_tag_that_is_no_str_is_refused(default_chain, tmp_path) -> None:
     for script, flag in READERS["TF"]:
         line = refused_quickly(script, flag, copied, tmp_path / "out")
         assert f"{copied} is not a filtag file" in line, line
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_a_bomb_as_a_checkpoint_is_refused(tmp_path: Path, payload: str) -> None:
+    run = Run(tmp_path, "2026-01-01-0000", "E", "net")
+    atomic_write_bytes(run.path("checkpoint.pkl"), [PAYLOADS[payload]({})])
+    with pytest.raises(ArtifactError, match=r"not a filtag file \(the checkpoint"):
+        load_checkpoint(run)
 
 
 def test_a_wrong_checkpoint_is_refused(tmp_path: Path) -> None:
