@@ -11,9 +11,12 @@ A run writes, in its ``save_dir``, files that share one prefix
 Files are written to a temporary name and renamed into place, so a reader never
 sees half a file, and a run never reuses the prefix of an earlier run.
 
-Files are read with :class:`SafeUnpickler`, which refuses every global except
-builtin containers and numpy arrays, scalars and dtypes: loading never runs code
-(Python docs, ``pickle``, "Restricting Globals").
+Files are read by :mod:`filtag.safepickle`: its unpickler refuses every global
+except builtin containers and numeric numpy arrays, scalars and dtypes, so that
+loading never runs code (Python docs, ``pickle``, "Restricting Globals"), and
+its checks before and after bound what a file can make filtag allocate or do
+to a small multiple of the file's size. The steps then check each file against
+the schema of its kind (:mod:`filtag.schema`) before they use it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,13 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from filtag import schema
 from filtag.errors import ArtifactError, UnsafePickleError
+from filtag.safepickle import ALLOWED_GLOBALS, PickleRefused, load_one, plain_dtype
+from filtag.safepickle import safe_load as safe_load
+from filtag.safepickle import safe_loads as safe_loads
+from filtag.schema import CLASS_FILE as CLASS_FILE
+from filtag.schema import STEP_TAGS as STEP_TAGS
 from filtag.text import printable
 
 logger = logging.getLogger(__name__)
@@ -41,37 +50,6 @@ PICKLE_PROTOCOL = 4
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-
-#: Tags in file names, and the script that writes them.
-STEP_TAGS = {
-    "QFA": "step1filteractivations.py",
-    "TF": "step2filtertags.py",
-    "E": "step3evaluation.py",
-    "HR": "step4hitrates.py",
-    "SI": "si-eval.py",
-    "LD": "labdecode.py",
-    "VIS": "filTagsvis.py",
-    "HRP": "hitrates-plots.py",
-    "TC": "tagcheck.py",
-}
-
-#: The only globals a filtag pickle may name (module, name).
-ALLOWED_GLOBALS = frozenset(
-    {
-        ("builtins", name)
-        for name in ("set", "frozenset", "bytearray", "complex", "slice")
-    }
-    | {
-        (module, name)
-        for module in ("numpy.core.multiarray", "numpy._core.multiarray")
-        for name in ("_reconstruct", "scalar")
-    }
-    | {
-        (module, "_frombuffer")
-        for module in ("numpy.core.numeric", "numpy._core.numeric")
-    }
-    | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
-)
 
 #: What each variable holds, for the ``-vars-info.txt`` files. ``<i>`` stands
 #: for a class index, ``<X>`` for a class index in step 3's per-class files.
@@ -352,48 +330,6 @@ def _running(pid: int) -> bool:
 # --------------------------------------------------------------------- safe pickles
 
 
-class SafeUnpickler(pickle.Unpickler):
-    """An unpickler that only rebuilds builtin types and numpy arrays.
-
-    Any other global (``os.system``, ``builtins.eval``, a class of some package)
-    raises :class:`UnsafePickleError` before it is looked up, so no code from the
-    file ever runs.
-    """
-
-    def find_class(self, module: str, name: str) -> Any:
-        """Return the allowed global ``module.name``; refuse every other one."""
-        if (module, name) not in ALLOWED_GLOBALS:
-            raise UnsafePickleError(
-                f"refused global '{module}.{name}': filtag files hold only builtin "
-                "containers and numpy arrays"
-            )
-        if (module, name) == ("_codecs", "encode"):
-            return _latin1
-        if (module, name) == ("numpy", "dtype"):
-            return _plain_dtype
-        return super().find_class(module, name)
-
-
-def _latin1(text: str, encoding: str = "latin1") -> bytes:
-    """``_codecs.encode`` only as numpy pickles use it: array bytes as latin-1."""
-    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
-        raise UnsafePickleError(f"refused _codecs.encode(..., {encoding!r})")
-    return text.encode("latin1")
-
-
-def _plain_dtype(spec: Any, *args: Any) -> np.dtype:
-    """``numpy.dtype`` without object dtypes (raw bytes must never become pointers)."""
-    dtype = np.dtype(spec, *args)
-    if dtype.hasobject:
-        raise UnsafePickleError(f"refused numpy dtype {dtype}: it holds Python objects")
-    return dtype
-
-
-def safe_load(f: BinaryIO) -> Any:
-    """Read one pickle from the open binary file ``f`` with :class:`SafeUnpickler`."""
-    return SafeUnpickler(f).load()
-
-
 def names_path(vars_path: Path) -> Path:
     """Return the names file of a vars file: ``x-vars.pkl`` -> ``x-vars-names.pkl``."""
     return vars_path.with_name(vars_path.name.removesuffix(".pkl") + "-names.pkl")
@@ -405,7 +341,7 @@ def info_path(vars_path: Path) -> Path:
 
 
 class _PlainPickler(pickle.Pickler):
-    """A pickler that refuses every object :class:`SafeUnpickler` would refuse.
+    """A pickler that refuses every object :mod:`filtag.safepickle` would refuse.
 
     Builtin containers, str and numbers never reach :meth:`reducer_override`;
     numpy arrays, scalars and dtypes do, and so do the globals they pickle.
@@ -413,16 +349,16 @@ class _PlainPickler(pickle.Pickler):
 
     def reducer_override(self, obj: Any) -> Any:
         """Let allowed objects pickle as usual; raise TypeError for any other."""
+        if isinstance(obj, np.ndarray | np.generic | np.dtype):
+            dtype = obj if isinstance(obj, np.dtype) else obj.dtype
+            subclass = isinstance(obj, np.ndarray) and type(obj) is not np.ndarray
+            if subclass or not plain_dtype(dtype):
+                raise TypeError(f"{type(obj).__qualname__} of dtype {dtype}")
+            return NotImplemented
         name = (getattr(obj, "__module__", None), getattr(obj, "__qualname__", None))
-        plain = (
-            name in ALLOWED_GLOBALS
-            or type(obj) in (np.ndarray, complex, bytearray, slice)
-            or isinstance(obj, np.dtype)
-            or (isinstance(obj, np.generic) and type(obj).__module__ == "numpy")
-        )
-        if not plain:
-            raise TypeError(f"{type(obj).__module__}.{type(obj).__qualname__}")
-        return NotImplemented
+        if name in ALLOWED_GLOBALS or type(obj) in (complex, bytearray, slice):
+            return NotImplemented
+        raise TypeError(f"{type(obj).__module__}.{type(obj).__qualname__}")
 
 
 @dataclass(frozen=True)
@@ -452,7 +388,7 @@ def dump_plain(f: BinaryIO, name: str, value: Any) -> None:
     except TypeError as exc:
         raise TypeError(
             f"variable {name!r} holds a {exc}; filtag files hold only builtin "
-            "containers, str, numbers and numpy arrays"
+            "containers, str, numbers and numeric numpy arrays"
         ) from None
 
 
@@ -525,8 +461,30 @@ def write_vars(
     return vars_path
 
 
-def load_vars(vars_path: str | Path) -> dict[str, Any]:
+def _load_names(npath: Path) -> list[str]:
+    """Load a ``-vars-names.pkl``: the distinct variable names, in order."""
+    data = npath.read_bytes()
+    names, end = load_one(data, 0, "the variable names")
+    if (
+        type(names) is not list
+        or not all(type(name) is str for name in names)
+        or len(set(names)) != len(names)
+        or end != len(data)
+    ):
+        raise ArtifactError(f"{npath} does not hold a list of variable names.")
+    return names
+
+
+def load_vars(vars_path: str | Path, kind: str | None = None) -> dict[str, Any]:
     """Load a ``-vars.pkl`` file (and its ``-names.pkl``) safely.
+
+    Every variable is read by :func:`filtag.safepickle.load_one`: no code
+    runs, and each is a tree of plain data no larger than its pickle.
+
+    Args:
+        vars_path: the file.
+        kind: the schema the variables must follow (:func:`filtag.schema.validate`:
+            a step tag or :data:`CLASS_FILE`); None: no schema.
 
     Returns:
         dict name -> value, in the saved order.
@@ -544,38 +502,44 @@ def load_vars(vars_path: str | Path) -> dict[str, Any]:
                 "printed (its -vars-names.pkl must lie beside it)."
             )
     try:
-        with npath.open("rb") as f:
-            names = safe_load(f)
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ArtifactError(f"{npath} does not hold a list of variable names.")
-        with vars_path.open("rb") as f:
-            values = {name: safe_load(f) for name in names}
-            if f.read(1):
-                raise ArtifactError(
-                    f"{vars_path} holds more pickles than {npath} names; the two "
-                    "files are from different runs."
-                )
+        names = _load_names(npath)
+        data = vars_path.read_bytes()
+        values, position = {}, 0
+        for name in names:
+            values[name], position = load_one(data, position, name)
+        if position != len(data):
+            raise ArtifactError(
+                f"{vars_path} holds more pickles than {npath} names; the two "
+                "files are from different runs."
+            )
     except UnsafePickleError as exc:
         raise UnsafePickleError(
             f"{vars_path}: {exc}; the file was not loaded."
         ) from None
     except ArtifactError:
         raise
+    except PickleRefused as exc:
+        raise ArtifactError(
+            f"{vars_path} is not a filtag file ({exc}); pass a -vars.pkl written by "
+            "a filtag step."
+        ) from None
     except Exception as exc:  # malformed data raises anything; none of it runs code
         raise ArtifactError(
             f"{vars_path} is truncated or not a filtag file ({type(exc).__name__}: "
             f"{exc}); pass a -vars.pkl written by a filtag step."
         ) from None
+    if kind is not None:
+        schema.validate(values, kind, vars_path)
     return values
 
 
 def load_step_vars(
     vars_path: str | Path, tag: str, flag: str, required: Iterable[str] = ()
 ) -> dict[str, Any]:
-    """Load a vars file and check that step ``tag`` wrote it.
+    """Load a vars file, check that step ``tag`` wrote it and that it fits its schema.
 
     A file without ``meta`` (e.g. from the original FilTag scripts) is accepted
-    when it holds every ``required`` variable.
+    when it holds every ``required`` variable and fits the schema.
 
     Args:
         vars_path: the file to load.
@@ -584,15 +548,15 @@ def load_step_vars(
         required: variable names the caller needs.
 
     Raises:
-        ArtifactError: the file is unreadable, from another step or incomplete.
+        ArtifactError: the file is unreadable, from another step, incomplete or
+            not what step ``tag`` writes (:func:`filtag.schema.validate`).
     """
     variables = load_vars(vars_path)
     meta = variables.get("meta")
     found = meta.get("step") if isinstance(meta, dict) else None
     if found != tag and (found is not None or meta is not None):
-        what = (
-            f"a {STEP_TAGS[found]} file" if found in STEP_TAGS else "not a filtag file"
-        )
+        known = isinstance(found, str) and found in STEP_TAGS
+        what = f"a {STEP_TAGS[found]} file" if known else "not a filtag file"
         raise ArtifactError(
             f"{flag} {vars_path} is {what}; it needs the -vars.pkl that "
             f"{STEP_TAGS[tag]} wrote."
@@ -603,4 +567,5 @@ def load_step_vars(
             f"{flag} {vars_path} lacks {', '.join(missing)}; it needs the -vars.pkl "
             f"that {STEP_TAGS[tag]} wrote."
         )
+    schema.validate(variables, tag, vars_path)
     return variables

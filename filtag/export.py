@@ -43,7 +43,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from filtag.artifacts import atomic_write_bytes, load_vars
+from filtag.artifacts import CLASS_FILE, atomic_write_bytes, load_vars
 
 #: Columns of ``-tags.csv``.
 TAG_COLUMNS = ("rule", "value", "layer", "layer_name", "filter", "n_tags", "tags")
@@ -317,7 +317,7 @@ def write_rankings(vars_path: Path, eval_files: Sequence[str]) -> Path:
         ArtifactError: a per-class file is missing or unreadable.
     """
     path = export_path(vars_path, "rankings.csv")
-    class_files = (load_vars(vars_path.parent / name) for name in eval_files)
+    class_files = (load_vars(vars_path.parent / n, CLASS_FILE) for n in eval_files)
     rows = (row for c in class_files for row in ranking_rows(c))
     atomic_write_bytes(path, _csv_chunks(RANKING_COLUMNS, rows))
     return path

@@ -80,8 +80,10 @@ def path(value: Any) -> Path:
         raise ValueError(f"expected a path; Received: {value!r}")
     try:
         return Path(value).expanduser()
-    except RuntimeError:  # ~user of no such user
-        raise ValueError(f"expected a path; Received: {value!r}") from None
+    except (RuntimeError, ValueError):  # an unknown ~user, a NUL byte
+        raise ValueError(
+            f"expected a path whose ~user exists; Received: {value!r}"
+        ) from None
 
 
 def text(value: Any) -> str:

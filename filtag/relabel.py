@@ -14,8 +14,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from filtag import artifacts, export, labels, params
-from filtag.artifacts import STEP_TAGS, Run, load_vars, reserve_run, write_vars
+from filtag import artifacts, export, labels, params, schema
+from filtag.artifacts import (
+    CLASS_FILE,
+    STEP_TAGS,
+    Run,
+    load_vars,
+    reserve_run,
+    write_vars,
+)
 from filtag.errors import ArtifactError, FiltagError
 from filtag.logs import run_logs
 from filtag.provenance import now_utc
@@ -51,7 +58,8 @@ def step_of(variables: Mapping[str, Any], path: Path) -> str:
         found = [tag for tag, names in REQUIRED.items() if set(names) <= set(variables)]
         tag = found[0] if found else None
     else:
-        tag = meta.get("step") if isinstance(meta, dict) else None
+        step = meta.get("step") if isinstance(meta, dict) else None
+        tag = step if isinstance(step, str) else None
     if tag not in REQUIRED:
         what = f"a {STEP_TAGS[tag]} file" if tag in STEP_TAGS else "not a filtag file"
         raise ArtifactError(
@@ -169,7 +177,7 @@ def decode_class_files(
                 "<prefix>-varsX.pkl; pass a step-3 index written by filtag."
             )
         with _content_of(path):
-            variables = labels.decode_step_vars(load_vars(path), table)
+            variables = labels.decode_step_vars(load_vars(path, CLASS_FILE), table)
             (class_name,) = variables["class_images_dict"]
         new_path = run.path(f"vars{match.group(1)}.pkl")
         header = f"filtag step 3, class {class_name}"
@@ -205,6 +213,7 @@ def decode(
     path = args["vars_file"]
     variables = load_vars(path)
     tag = step_of(variables, path)
+    schema.validate(variables, tag, path)
     source = args["mapping"] or labels.WNIDS_FILE
     table, unknown = decoding_table(
         variables, path, labels.read_mapping(source), source

@@ -16,20 +16,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from filtag import schema
 from filtag.artifacts import (
     Run,
     dump_plain,
     find_run,
     remove_stale_temp_files,
     reserve_run,
-    safe_load,
 )
 from filtag.errors import ArtifactError, FiltagError
+from filtag.safepickle import PickleRefused, load_one
+from filtag.schema import JOURNAL
 
 logger = logging.getLogger(__name__)
 
@@ -95,25 +98,30 @@ class Journal:
             ArtifactError: the journal is missing or not a filtag journal.
         """
         path = run.path(JOURNAL_SUFFIX)
-        items, good = [], 0
         try:
-            with path.open("rb") as f:
-                while True:
-                    try:
-                        items.append(safe_load(f))
-                    except EOFError:
-                        break
-                    except Exception:  # a record cut off by a kill
-                        logger.debug("%s: dropped a cut-off last record", path)
-                        break
-                    good = f.tell()
+            data = path.read_bytes()
         except OSError as exc:
             raise ArtifactError(f"{path} cannot be read ({exc.strerror}).") from None
-        if not items or not all(isinstance(item, dict) for item in items):
+        items, good = [], 0
+        while good < len(data):
+            try:
+                item, end = load_one(data, good, "a journal record")
+            except (EOFError, pickle.UnpicklingError):  # cut off by a kill
+                logger.debug("%s: dropped a cut-off last record", path)
+                break
+            except PickleRefused as exc:
+                raise ArtifactError(
+                    f"{path} is not a filtag file ({exc}); start a new run without "
+                    "--resume."
+                ) from None
+            schema.validate(item, JOURNAL + ("header" if not items else run.tag), path)
+            items.append(item)
+            good = end
+        if not items:
             raise ArtifactError(
                 f"{path} is not a filtag journal; start a new run without --resume."
             )
-        if good < path.stat().st_size:
+        if good < len(data):
             os.truncate(path, good)  # later records follow the last whole one
         return cls(path, items[0], items[1:])
 

@@ -31,6 +31,7 @@ import numpy as np
 from filtag import export as exports
 from filtag import labels, params
 from filtag.artifacts import (
+    CLASS_FILE,
     Run,
     atomic_write_text,
     load_step_vars,
@@ -979,7 +980,7 @@ def _load_class_files(eval_file: Path, v3: dict[str, Any]) -> dict[str, dict]:
     by_class = {}
     for name in v3["eval_files"]:
         path = eval_file.parent / name
-        variables = load_vars(path)
+        variables = load_vars(path, CLASS_FILE)
         classes = list(variables.get("class_images_dict", {}))
         values = sorted(variables.get("y_k", {}))
         if (

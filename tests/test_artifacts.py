@@ -17,7 +17,7 @@ def _sample() -> dict:
     return {
         "labels_id": {0: "cat", 1: "dog"},
         "filter_act_0": [np.arange(3, dtype=np.float64), np.zeros(2, np.float32)],
-        "names": np.array(["a", "b"]),
+        "flags": np.array([[True, False]]).T,
         "meta": {"step": "QFA", "n": np.int64(3), "x": 1.5, "s": {1, 2}, "t": (1, "a")},
     }
 
@@ -107,7 +107,17 @@ def test_unsaveable_type_is_refused_and_nothing_written(tmp_path: Path) -> None:
     path = tmp_path / "r-vars.pkl"
     with pytest.raises(TypeError, match="'meta'"):
         artifacts.write_vars(path, {"meta": {"p": Path("x")}}, "h")
+    with pytest.raises(TypeError, match="'names' holds a ndarray of dtype <U1"):
+        artifacts.write_vars(path, {"names": np.array(["a", "b"])}, "h")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_str_array_is_refused_when_read(tmp_path: Path) -> None:
+    path = tmp_path / "r-vars.pkl"
+    artifacts.atomic_write_bytes(artifacts.names_path(path), [pickle.dumps(["v"])])
+    artifacts.atomic_write_bytes(path, [pickle.dumps(np.array(["a", "b"]))])
+    with pytest.raises(UnsafePickleError, match="refused numpy dtype <U1: it is not"):
+        artifacts.load_vars(path)
 
 
 def test_atomic_write_leaves_nothing_when_interrupted(tmp_path: Path) -> None:

@@ -1,18 +1,21 @@
-"""Fuzzing (hypothesis): the loader and the argument parsing never crash or run code."""
+"""Fuzzing (hypothesis): the loader and the argument parsing never crash or run code;
+shared and nested data is loaded exactly when it is no larger than its file."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import pickle
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from filtag import artifacts, cli, params
+from filtag import artifacts, cli, params, safepickle
 from filtag.errors import ArtifactError
 
 FUZZ = settings(
@@ -128,47 +131,134 @@ FLAG_VALUES = st.one_of(
 OPTIONS = {param.flag(name): name for name, param in reversed(params.PARAMS.items())}
 
 
+def _is_value(text: str) -> bool:
+    """Tell whether argparse surely reads ``text`` after an option as its value."""
+    return not text.startswith("-") or re.fullmatch(r"-\d+|-\d*\.\d+", text) is not None
+
+
 @FUZZ
 @given(st.lists(st.tuples(st.sampled_from(sorted(OPTIONS.values())), FLAG_VALUES),
                 max_size=5))  # fmt: skip
-def test_argument_parsing_gives_each_validators_value_or_one_line(
+def test_argument_parsing_gives_the_validators_values(
     pairs: list[tuple[str, str]],
 ) -> None:
+    """Parsed values are what each flag's validator makes of its last value."""
     defaults = dict.fromkeys(OPTIONS.values())
     argv = [
         item
         for name, value in pairs
         for item in (params.PARAMS[name].flag(name), value)
     ]
+    last = dict(pairs)
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
             args = cli.parse("fuzz", argv, **defaults)
     except SystemExit as exc:  # argparse's one-line error, exit 2
         assert exc.code == 2
-        message = err.getvalue()
-        assert message.count("\n") <= 1 or "usage:" in message
-        assert "error:" in message
+        message = re.fullmatch(
+            r".*?: error: (.*) \(see --help\)\n", err.getvalue(), re.S
+        )
+        assert message, err.getvalue()
+        flag = re.match(r"argument (--[\w-]+): (.*)", message[1])
+        if flag and flag[1] in OPTIONS and not flag[2].startswith("expected one arg"):
+            name = OPTIONS[flag[1]]
+            with pytest.raises(ValueError, match=re.escape(flag[2])):
+                params.PARAMS[name].convert(last[name])
         return
-    last = dict(pairs)  # the last value of each flag wins
-    for name in defaults:
-        param = params.PARAMS[name]
-        if name in last and not param.switch:
-            assert getattr(args, name) == param.convert(last[name]), name
-        elif name not in last:
-            assert getattr(args, name) is None, name
+    for name, value in last.items():
+        if _is_value(value):
+            assert not params.PARAMS[name].switch, (name, value)  # a stray value fails
+            assert getattr(args, name) == params.PARAMS[name].convert(value), name
+    if all(map(_is_value, last.values())):  # no value was read as an option
+        assert all(getattr(args, n) is None for n in defaults if n not in last)
 
 
 @FUZZ
 @given(st.one_of(st.text(max_size=20), st.integers(), st.floats(), st.booleans(),
                  st.lists(st.integers(-5, 200), max_size=5), st.none()))  # fmt: skip
-def test_every_validator_accepts_or_says_what_it_expected(value: object) -> None:
-    for name, param in params.PARAMS.items():
+def test_every_validator_accepts_or_explains(value: object) -> None:
+    """A value is either refused naming it, or turned into one the validator keeps."""
+    pieces = value if isinstance(value, list) else re.split(r"[,\s]+", str(value))
+    for flag in params.PARAMS.values():
         try:
-            converted = param.convert(value)
+            converted = flag.convert(value)
         except ValueError as exc:
-            message = str(exc)
-            assert message.startswith(("expected", "range")), (name, message)
-            continue
-        assert converted is not None, name
-        assert param.convert(converted) == converted, name  # idempotent
+            text = str(exc)
+            assert re.fullmatch(r"expected .+|range '.+' runs backwards", text), text
+            if "; Received: " in text:
+                received = text.split("; Received: ", 1)[1]
+                assert received in {repr(value), *map(repr, pieces)}, text
+        else:
+            assert flag.convert(converted) == converted, (flag.help, value)
+
+
+@st.composite
+def shared_structures(draw) -> tuple[Any, bool]:
+    """Nested lists, tuples and dicts whose children are drawn from earlier
+    nodes, so containers are shared (the memo refers to them again), chains
+    get deep, and, sometimes, the root is appended inside itself.
+
+    Returns:
+        (value, whether it contains itself).
+    """
+    leaves = st.one_of(st.integers(-(2**63), 2**63 - 1), st.text(max_size=3), st.none())
+    pool: list[Any] = draw(st.lists(leaves, min_size=1, max_size=4))
+    for _ in range(draw(st.integers(1, 14))):
+        children = draw(st.lists(st.sampled_from(pool[-6:]), max_size=6))
+        kind = draw(st.sampled_from([list, tuple, dict]))
+        node = (
+            {f"k{i}": child for i, child in enumerate(children)}
+            if kind is dict
+            else kind(children)
+        )
+        pool.append(node)
+    root = pool[-1]
+    lists = [node for node in pool if type(node) is list]
+    looped = bool(lists) and draw(st.booleans())
+    if looped:
+        root = lists[-1]
+        root.append(root)
+    return root, looped
+
+
+def _depth_and_items(value: Any) -> tuple[int, int]:
+    """Reference: nesting depth and container items counted per reference."""
+    memo: dict[int, tuple[int, int]] = {}
+
+    def walk(node: Any) -> tuple[int, int]:
+        if type(node) not in (list, tuple, dict):
+            return 0, 0
+        if id(node) not in memo:
+            children = node.values() if type(node) is dict else node
+            found = [walk(child) for child in children]
+            memo[id(node)] = (
+                1 + max((d for d, _ in found), default=0),
+                len(node) + sum(n for _, n in found),
+            )
+        return memo[id(node)]
+
+    return walk(value)
+
+
+@FUZZ
+@given(shared_structures(), st.integers(2, pickle.HIGHEST_PROTOCOL))
+def test_sharing_and_nesting_are_bounded_by_the_pickle(
+    structure: tuple[Any, bool], protocol: int
+) -> None:
+    """Loaded iff no deeper than MAX_DEPTH and, counting every reference, no
+    more than ITEMS_PER_BYTE container items per byte; then equal to what was
+    pickled."""
+    value, looped = structure
+    data = pickle.dumps(value, protocol)
+    if looped:
+        with pytest.raises(safepickle.PickleRefused, match="contains itself"):
+            safepickle.safe_loads(data)
+        return
+    depth, items = _depth_and_items(value)
+    limit = safepickle.ITEMS_PER_BYTE * len(data) + safepickle.SLACK
+    if depth > safepickle.MAX_DEPTH or items > limit:
+        with pytest.raises(safepickle.PickleRefused, match=r"deeper|items in"):
+            safepickle.safe_loads(data)
+    else:
+        assert safepickle.safe_loads(data) == value

@@ -303,13 +303,18 @@ def test_bad_files_are_refused(default_chain, tmp_path: Path) -> None:
     (tmp_path / "t-vars-names.pkl").write_bytes(names.read_bytes())
     line = fails("--vars-file", truncated, *out)
     assert f"{truncated} is truncated or not a filtag file" in line
+    meta = {"step": "TF", "network": "x", "k_q": [0], "class_names": ["a"]}
     foreign = write_vars(
         tmp_path / "f-vars.pkl",
-        {"filTags_k": ["not", "tags"], "filTags_q": {}, "meta": {"step": "TF"}},
+        {"filTags_k": ["not", "tags"], "filTags_q": {}, "meta": meta},
         "a foreign file",
     )
     line = fails("--vars-file", foreign, *out)
-    assert f"{foreign} does not hold the variables of a filtag step file" in line
+    assert line == (
+        f"ERROR {foreign} is not a filtag file (filTags_k is a list of 2 items; "
+        "expected a dict {value: tags per layer}); pass the -vars.pkl that "
+        "step2filtertags.py wrote."
+    )
     line = fails("--vars-file", tmp_path / "none-vars.pkl", *out)
     assert "none-vars.pkl not found" in line
     line = fails("--vars-file", default_chain["step2"], "--mapping",

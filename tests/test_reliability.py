@@ -368,7 +368,7 @@ def test_files_of_different_runs_are_refused_naming_both(
         / other["eval_files"][0].replace(".pkl", "-names.pkl"),
         tmp_path / "x-names.pkl",
     )
-    write_vars(mixed, {**v3, "eval_files": ["x.pkl"]}, "mixed")
+    write_vars(mixed, {**v3, "eval_files": ["x.pkl", *v3["eval_files"][1:]]}, "mixed")
     assert step4.main(["--eval-file", str(mixed), "--save-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'x.pkl'} (classes ['n01614925']" in err
