@@ -318,7 +318,7 @@ class Exemplars:
 
     Args:
         labels: int, shape (n_images,): the class of each train position
-            (fewer than 2**32 - 1 positions).
+            (fewer than 2**32 positions).
         n_filters: filters of all selected layers together (F).
         n: images kept per filter (N >= 0).
         finished: the deltas of the classes a resumed run restores.
