@@ -25,6 +25,7 @@ PREPROCESS = "auto"  # auto, none, caffe, tf, torch, or an application name
 INTERPOLATION = "nearest"
 CLASS_NAMES = None  # file naming the model's outputs, one per line
 LAYERS = "conv"  # conv, name, comma list of layer names, or a regex
+EXEMPLARS = 9  # per filter, the train images of largest value kept (0: none)
 MIXED_PRECISION = False  # compute the network in float16 (GPUs)
 RESUME = None  # run id of an interrupted run to continue, e.g. '2026-11-21-2130'
 # -----------------------------------------------------------------------------------
@@ -47,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         interpolation=INTERPOLATION,
         class_names=CLASS_NAMES,
         layers=LAYERS,
+        exemplars=EXEMPLARS,
         mixed_precision=MIXED_PRECISION,
         resume=RESUME,
     )

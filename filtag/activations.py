@@ -9,13 +9,15 @@ only the per-image min and max and the per-filter means, so a batch of images
 leaves the model as a (batch, filters) matrix, never as full feature maps.
 
 A class's filter activation is the mean of ``a`` over its train images,
-accumulated as float64 sums and counts.
+accumulated as float64 sums and counts. A filter's exemplars are the N train
+images with the largest ``a``, kept as a running top-N (:class:`Exemplars`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -217,12 +219,192 @@ class ClassSums:
             return self.sums / self.counts[:, None]
 
 
+#: An exemplar's rank key packs (value descending, train position ascending)
+#: into one int64: the high 32 bits order the float32 value, the low 32 bits
+#: hold the position (so positions must be < 2**32).
+_POSITION_BITS = 32
+_POSITION_MASK = (1 << _POSITION_BITS) - 1
+_MAGNITUDE = np.int32(0x7FFFFFFF)
+_NAN = np.copysign(np.float32(np.nan), np.float32(-1))  # ranks after -inf
+_EMPTY = np.iinfo(np.int64).max  # an empty slot: after every key of a value
+
+
+def rank_keys(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Return int64 keys that sort ascending as (value descending, position ascending).
+
+    The float32 bits are mapped to int32 in the order of the values (IEEE 754:
+    flip the magnitude bits of negative numbers), inverted for descending
+    order, and placed above the position. -0.0 counts as 0.0 and every NaN as
+    one NaN, ranked after -inf.
+
+    Args:
+        values: float32, any shape.
+        positions: int64, broadcastable to the shape of ``values``,
+            0 <= position < 2**32.
+
+    Returns:
+        int64, the broadcast shape; :func:`key_values` and
+        :func:`key_positions` read the values and positions back.
+    """
+    values = np.asarray(values, np.float32) + np.float32(0)  # -0.0 becomes 0.0
+    nan = np.isnan(values)
+    if nan.any():
+        values[nan] = _NAN
+    bits = values.view(np.int32)
+    bits ^= (bits >> 31) & _MAGNITUDE  # now ordered as the values
+    np.invert(bits, out=bits)  # descending
+    keys = bits.astype(np.int64)
+    keys <<= _POSITION_BITS  # in place: large temporaries cost more than the work
+    keys |= positions
+    return keys
+
+
+def key_values(keys: np.ndarray) -> np.ndarray:
+    """Return the float32 values of :func:`rank_keys` keys."""
+    ordered = ~(keys >> _POSITION_BITS).astype(np.int32)
+    return (ordered ^ ((ordered >> 31) & _MAGNITUDE)).view(np.float32)
+
+
+def key_positions(keys: np.ndarray) -> np.ndarray:
+    """Return the int64 positions of :func:`rank_keys` keys."""
+    return keys & _POSITION_MASK
+
+
+def smallest(keys: np.ndarray, n: int) -> np.ndarray:
+    """Return the ``n`` smallest keys of each row, ascending.
+
+    Args:
+        keys: int64, shape (rows, m >= n).
+        n: how many to keep (>= 1).
+
+    Returns:
+        int64, shape (rows, n).
+    """
+    if keys.shape[1] > n:
+        keys = np.partition(keys, n - 1, axis=1)[:, :n]
+    return np.sort(keys, axis=1)
+
+
+@dataclass(frozen=True)
+class ExemplarDelta:
+    """One class's entries of an :class:`Exemplars` top N, for its journal record.
+
+    Attributes:
+        filters: unsigned int, shape (entries,): the filter of each entry.
+        values: float32, shape (entries,): its value.
+        positions: unsigned int, shape (entries,): its image's train position.
+    """
+
+    filters: np.ndarray
+    values: np.ndarray
+    positions: np.ndarray
+
+
+class Exemplars:
+    """Per filter, the N train images with the largest activation, as a run adds them.
+
+    An image's value for a filter is its activation ``a`` (float32, as the
+    probe returns it); images rank by value descending, equal values by train
+    position ascending (the earlier image of the train list first). The state
+    is one :func:`rank_keys` key per kept image, shape (F, N), each row
+    ascending, empty slots last: memory O(filters x N).
+
+    Resume: when a class is finished, :meth:`delta` returns the state's entries
+    of that class, for its journal record; a resumed run restores the union
+    of the finished classes' deltas and reads the other classes again. The
+    result is the same as an uninterrupted run's: the state is always the top
+    N of a subset of all images, so an image in the top N of all images stays
+    in the state from the moment it is added, and is in its class's delta.
+
+    Args:
+        labels: int, shape (n_images,): the class of each train position
+            (fewer than 2**32 positions).
+        n_filters: filters of all selected layers together (F).
+        n: images kept per filter (N >= 0).
+        finished: the deltas of the classes a resumed run restores.
+    """
+
+    def __init__(
+        self,
+        labels: np.ndarray,
+        n_filters: int,
+        n: int,
+        finished: Iterable[ExemplarDelta] = (),
+    ) -> None:
+        self.labels = np.asarray(labels, np.int64)
+        self._filter_dtype = np.min_scalar_type(max(n_filters - 1, 0))
+        self._position_dtype = np.min_scalar_type(max(len(self.labels) - 1, 0))
+        self._keys = np.full((n_filters, n), _EMPTY, np.int64)
+        self._restore(list(finished))
+
+    def _restore(self, deltas: list[ExemplarDelta]) -> None:
+        """Put the top N of the union of ``deltas`` into the (empty) state."""
+        if not deltas or not self._keys.size:
+            return
+        filters = np.concatenate([d.filters for d in deltas]).astype(np.int64)
+        keys = rank_keys(
+            np.concatenate([d.values for d in deltas]),
+            np.concatenate([d.positions for d in deltas]).astype(np.int64),
+        )
+        order = np.lexsort((keys, filters))
+        filters, keys = filters[order], keys[order]
+        counts = np.bincount(filters, minlength=len(self._keys))
+        rank = np.arange(len(keys)) - np.repeat(np.cumsum(counts) - counts, counts)
+        kept = rank < self._keys.shape[1]
+        self._keys[filters[kept], rank[kept]] = keys[kept]
+
+    def add(self, activations: np.ndarray, index: np.ndarray) -> None:
+        """Merge a batch into the top N.
+
+        Args:
+            activations: float32, shape (batch, F): the images' activations.
+            index: int, shape (batch,): their positions, each new.
+        """
+        if not self._keys.size:
+            return
+        # Only the filters for which an image's value is at least the last
+        # kept one can change (any value beats a NaN or an empty slot).
+        last = key_values(self._keys[:, -1])
+        changed = np.flatnonzero((activations >= last).any(axis=0) | np.isnan(last))
+        if not changed.size:
+            return
+        # most filters: whole arrays (views) instead of gathered copies
+        rows = slice(None) if changed.size > len(last) // 2 else changed
+        batch = rank_keys(activations[:, rows].T, np.asarray(index, np.int64))
+        merged = np.concatenate([self._keys[rows], batch], axis=1)
+        self._keys[rows] = smallest(merged, self._keys.shape[1])
+
+    def delta(self, c: int) -> ExemplarDelta:
+        """Return the entries of class ``c`` in the top N (once ``c`` is finished)."""
+        positions = key_positions(self._keys)
+        filters, slots = np.nonzero(self._keys != _EMPTY)
+        in_class = self.labels[positions[filters, slots]] == c
+        filters, slots = filters[in_class], slots[in_class]
+        return ExemplarDelta(
+            filters.astype(self._filter_dtype),
+            key_values(self._keys[filters, slots]),
+            positions[filters, slots].astype(self._position_dtype),
+        )
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the exemplars of every filter, best first.
+
+        Returns:
+            (values, positions): float32 and int64, shape (F, k), k = min(N,
+            images added).
+        """
+        k = int((self._keys[:1] != _EMPTY).sum())
+        keys = self._keys[:, :k]
+        return key_values(keys), key_positions(keys)
+
+
 def class_sums(
     probe: FilterProbe,
     batches: Iterable[tuple[tf.Tensor, tf.Tensor]],
     sums: ClassSums,
     progress: tqdm | None = None,
     on_class_done: Callable[[int], None] | None = None,
+    exemplars: Exemplars | None = None,
 ) -> ClassSums:
     """Run the probe over ``batches`` and add their activations to ``sums``.
 
@@ -234,6 +416,7 @@ def class_sums(
         progress: a progress bar to advance by the images of each batch.
         on_class_done: called with each class index once the class is
             finished (a journal record), in class order.
+        exemplars: a running top N to add the activations to as well.
 
     Returns:
         ``sums``.
@@ -243,6 +426,8 @@ def class_sums(
         activations, _ = probe(images)
         index = index.numpy()
         finished = sums.add(activations, index)
+        if exemplars is not None:
+            exemplars.add(activations, index)
         if progress is not None:
             done = int(np.searchsorted(sums.positions, index[-1])) + 1
             progress.update(done - progress.n)

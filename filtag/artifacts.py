@@ -63,6 +63,15 @@ VARIABLE_DOCS = {
     "(filters in layer,): filter_act_<i>[a][b] is the mean over the train images "
     "of class <i> of the [0, 1]-scaled mean activation of filter b of layer a "
     "(NaN when the class has no readable train image).",
+    "exemplar_images": "list, per selected layer, per filter, of the list of its "
+    "exemplars: the N train images (N = meta['exemplars']) with the largest value "
+    "of the filter (the image's [0, 1]-scaled mean activation of the filter, the "
+    "number filter_act_<i> averages), best first, paths as in train_filenames; "
+    "fewer than N when fewer train images were read, none when N = 0.",
+    "exemplar_values": "list, per selected layer, of a float32 array of shape "
+    "(filters in layer, n), n = min(N, train images read): "
+    "exemplar_values[a][b, j] is the value of exemplar_images[a][b][j], "
+    "descending along j; equal values keep the earlier image of train_filenames.",
     "filTags_k": "dict {k: per layer, per filter, the list of class names the "
     "filter is tagged with}: filTags_k[k][layer][filter], class names in class "
     "index order; k = 0: tagged where above the layer's mean.",
@@ -98,9 +107,10 @@ VARIABLE_DOCS = {
     "meanhit_q_ll": "as meanhit_q, last layer only.",
     "meta": "dict: how the run was made. Step 1: step, network, model path, "
     "layer names, filters per layer, image size, colour mode, preprocessing, "
-    "interpolation, split, seed, images per class, class_names = the model's "
-    "outputs in order, skipped files, package versions. Later steps: their own "
-    "inputs, and the previous step's meta under 'step1', 'step2' or 'step3'.",
+    "interpolation, split, seed, exemplars (N), images per class, class_names = "
+    "the model's outputs in order, skipped files, package versions. Later steps: "
+    "their own inputs, and the previous step's meta under 'step1', 'step2' or "
+    "'step3'.",
 }
 
 

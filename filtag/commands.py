@@ -78,13 +78,15 @@ Feeds the train images of each class through the network. For every selected
 layer of every image, the layer output is scaled into [0, 1] by min-max over the
 whole layer output, each feature map is averaged to one number, and these are
 averaged over the images of the class: one filter activation per (class, layer,
-filter). The train/test split (per class, deterministic in --seed-rn) is the one
-step 3 rebuilds. Each finished class is journaled; --resume RUN_ID continues an
-interrupted run with the same result.
+filter). In the same pass, every filter keeps its --exemplars train images with
+the largest value (its exemplars). The train/test split (per class,
+deterministic in --seed-rn) is the one step 3 rebuilds. Each finished class is
+journaled; --resume RUN_ID continues an interrupted run with the same result.
 
 Writes, in --save-dir, <run id>-QFA-<network>-vars.pkl with labels_id,
-train_filenames, test_filenames, filter_act_<i> per class and meta (see
--vars-info.txt), and prints that path as its last line.
+train_filenames, test_filenames, filter_act_<i> per class, exemplar_images,
+exemplar_values and meta (see -vars-info.txt), and prints that path as its last
+line.
 
 Example:
     filtag step1 --network VGG16 --images-dir imagenet/train""",
@@ -100,6 +102,7 @@ Example:
             "interpolation": "nearest",
             "class_names": None,
             "layers": "conv",
+            "exemplars": 9,
             "mixed_precision": False,
             "resume": None,
         },

@@ -236,6 +236,12 @@ PARAMS: dict[str, Param] = {
         "which layers count: conv (every 2-D convolution), name ('conv' in the "
         "layer name), a comma list of layer names, or a regular expression",
     ),
+    "exemplars": Param(
+        "per filter, keep the N train images with the largest value of the filter "
+        "(its exemplars, best first; 0: none)",
+        nonnegative_int,
+        "N",
+    ),
     "activations_file": Param("step 1's -vars.pkl (QFA)", path, "FILE"),
     "filtags_file": Param("step 2's -vars.pkl (TF)", path, "FILE"),
     "eval_file": Param("step 3's -vars.pkl (E)", path, "FILE"),

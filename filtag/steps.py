@@ -24,7 +24,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -52,6 +52,9 @@ from filtag.results import (
 )
 from filtag.resume import Journal, claim_run, resumable
 from filtag.variants import HIT_PREFIXES, KINDS, RANKING_ORDER, VARIANTS
+
+if TYPE_CHECKING:  # filtag.activations imports TensorFlow
+    from filtag.activations import ExemplarDelta, Exemplars
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +172,7 @@ def step1(
     interpolation: str = "nearest",
     class_names: str | Path | None = None,
     layers: str = "conv",
+    exemplars: int = 9,
     mixed_precision: bool = False,
     resume: str | None = None,
 ) -> Step1Result:
@@ -176,9 +180,10 @@ def step1(
 
     For every train image and selected layer, the layer output is scaled into
     [0, 1] by min-max over the whole output, each feature map is averaged, and
-    these are averaged over the images of the class. The run journals each
-    finished class; ``resume`` continues an interrupted run from there, with a
-    bit-identical result.
+    these are averaged over the images of the class. In the same pass, every
+    filter keeps the ``exemplars`` train images of largest value. The run
+    journals each finished class; ``resume`` continues an interrupted run from
+    there, with a bit-identical result.
 
     Args:
         network: ``"default"`` (the embedded Fashion-MNIST CNN), a
@@ -186,12 +191,13 @@ def step1(
         images_dir: one sub-folder of images per class (None: the default's
             images, with ``network="default"``).
         weights, save_dir, split, seed_rn, time_delta, batch_size, preprocess,
-        interpolation, class_names, layers, mixed_precision, resume: see
-            :data:`filtag.params.PARAMS` (``filtag step1 --help``).
+        interpolation, class_names, layers, exemplars, mixed_precision,
+        resume: see :data:`filtag.params.PARAMS` (``filtag step1 --help``).
 
     Returns:
         The run; its ``-vars.pkl`` holds labels_id, train_filenames,
-        test_filenames, filter_act_<i> per class and meta.
+        test_filenames, filter_act_<i> per class, exemplar_images,
+        exemplar_values and meta.
 
     Raises:
         FiltagError: bad input (one line saying what to do).
@@ -237,13 +243,17 @@ def step1(
             "split_sha256": split_digest(split_files.train, split_files.test),
             "class_names": output_names,
             "batch_size": v["batch_size"],
+            "exemplars": v["exemplars"],
             "mixed_precision": v["mixed_precision"],
         }
         journal = Journal.open(run, inputs, v["resume"])
         paths, image_labels = split_files.files("train")
         n_filters = sum(probe.filters_per_layer)
-        finished = _finished_classes(journal, len(classes), n_filters)
+        finished, deltas = _finished_classes(
+            journal, image_labels, len(classes), n_filters
+        )
         sums = activations.ClassSums(image_labels, len(classes), n_filters, finished)
+        top = activations.Exemplars(image_labels, n_filters, v["exemplars"], deltas)
         if finished:
             logger.info(
                 "resuming: %d of %d classes are done", len(finished), len(classes)
@@ -256,11 +266,12 @@ def step1(
         )
 
         def journal_class(c: int) -> None:
+            delta = top.delta(c)
             record = {"class": c, "sums": sums.sums[c], "count": int(sums.counts[c])}
-            journal.append(record)
+            journal.append({**record, **_delta_record(delta)})
 
         with progress(len(sums.positions)) as bar:
-            activations.class_sums(probe, dataset, sums, bar, journal_class)
+            activations.class_sums(probe, dataset, sums, bar, journal_class, top)
         means = sums.means()
         for index in np.flatnonzero(sums.counts == 0):
             logger.warning(
@@ -290,6 +301,7 @@ def step1(
         }
         for index, row in enumerate(means):
             variables[f"filter_act_{index}"] = probe.split_layers(row)
+        variables.update(_exemplar_variables(top, paths, probe.filters_per_layer))
         variables["meta"] = meta
         header = f"filtag step 1 (filter activations), run {run.prefix}"
         write_vars(run.vars_path, variables, header)
@@ -303,15 +315,35 @@ def step1(
     return result_of(Step1Result, run, run.vars_path)
 
 
+#: The journal record keys of a class's exemplar delta (see activations.Exemplars).
+_DELTA_KEYS = {
+    "exemplar_filters": "filters",
+    "exemplar_values": "values",
+    "exemplar_positions": "positions",
+}
+
+
 def _finished_classes(
-    journal: Journal, n_classes: int, n_filters: int
-) -> dict[int, tuple[np.ndarray, int]]:
-    """Return the classes a resumed step-1 journal holds: {class: (sums, count)}.
+    journal: Journal, image_labels: np.ndarray, n_classes: int, n_filters: int
+) -> tuple[dict[int, tuple[np.ndarray, int]], list[ExemplarDelta]]:
+    """Return what a resumed step-1 journal holds of its finished classes.
+
+    Args:
+        journal: the run's journal.
+        image_labels: int, shape (train images,): the class of each train position.
+        n_classes: number of classes.
+        n_filters: filters of all selected layers together.
+
+    Returns:
+        {class: (float64 sums of shape (n_filters,), image count)} and the
+        classes' exemplar deltas.
 
     Raises:
         ArtifactError: a record is not a step-1 class record of this run.
     """
-    finished = {}
+    from filtag.activations import ExemplarDelta
+
+    finished, deltas = {}, {}
     for record in journal.records:
         c, sums, count = record.get("class"), record.get("sums"), record.get("count")
         if not (
@@ -322,13 +354,70 @@ def _finished_classes(
             and sums.dtype == np.float64
             and isinstance(count, int)
             and count >= 0
+            and _valid_delta(record, image_labels == c, n_filters)
         ):
             raise ArtifactError(
                 f"{journal.path} holds a record that is not a step-1 class record "
                 "of this run; start a new run without --resume."
             )
         finished[c] = (sums, count)
-    return finished
+        deltas[c] = ExemplarDelta(**{f: record[k] for k, f in _DELTA_KEYS.items()})
+    return finished, list(deltas.values())
+
+
+def _valid_delta(record: dict[str, Any], in_class: np.ndarray, n_filters: int) -> bool:
+    """Tell whether ``record`` holds a class's exemplar delta.
+
+    Args:
+        record: a journal record.
+        in_class: bool, shape (train images,): the train positions of its class.
+        n_filters: filters of all selected layers together.
+    """
+    filters, values, positions = (record.get(key) for key in _DELTA_KEYS)
+    arrays = (filters, values, positions)
+    if not (
+        all(isinstance(a, np.ndarray) and a.ndim == 1 for a in arrays)
+        and len(filters) == len(values) == len(positions)
+        and values.dtype == np.float32
+        and filters.dtype.kind == positions.dtype.kind == "u"
+    ):
+        return False
+    entries = filters.astype(np.int64) * len(in_class) + positions.astype(np.int64)
+    return bool(
+        (filters < n_filters).all()
+        and (positions < len(in_class)).all()
+        and in_class[positions].all()
+        and len(np.unique(entries)) == len(entries)  # no entry twice
+    )
+
+
+def _delta_record(delta: ExemplarDelta) -> dict[str, np.ndarray]:
+    """Return the journal record entries of an :class:`ExemplarDelta`."""
+    return {key: getattr(delta, field) for key, field in _DELTA_KEYS.items()}
+
+
+def _exemplar_variables(
+    top: Exemplars, paths: list[str], filters_per_layer: list[int]
+) -> dict[str, list]:
+    """Return step 1's ``exemplar_images`` and ``exemplar_values`` variables.
+
+    Args:
+        top: the run's running top N, all images added.
+        paths: the train images (``train_filenames``).
+        filters_per_layer: the selected layers' filter counts.
+
+    Returns:
+        {"exemplar_images": per layer, per filter, the list of paths, best
+        first; "exemplar_values": per layer, float32 (filters, n)}.
+    """
+    bounds = np.cumsum(filters_per_layer)[:-1]
+    values, positions = top.result()
+    images = [[paths[p] for p in row] for row in positions.tolist()]
+    layers = zip([0, *bounds], [*bounds, None], strict=True)
+    return {
+        "exemplar_images": [images[a:b] for a, b in layers],
+        "exemplar_values": np.split(values, bounds, axis=0),
+    }
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,27 @@ def image_filter_activations(maps: Sequence[np.ndarray]) -> list[np.ndarray]:
     return result
 
 
+def image_values(
+    model: keras.Model,
+    layer_names: Sequence[str],
+    preprocess: Callable[[np.ndarray], np.ndarray],
+    images: Sequence[np.ndarray],
+) -> list[list[np.ndarray]]:
+    """Every image's filter activations: one ``predict`` per image, float64.
+
+    Returns:
+        per image, per layer, float64 shape (filters,).
+    """
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in layer_names])
+    values = []
+    for image in images:
+        x = preprocess(image[None].astype(np.float32))
+        outputs = probe.predict(x, verbose=0)
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        values.append(image_filter_activations([o[0] for o in outputs]))
+    return values
+
+
 def class_filter_activations(
     model: keras.Model,
     layer_names: Sequence[str],
@@ -65,14 +86,10 @@ def class_filter_activations(
         per class, per layer, float64 shape (filters,) (NaN for a class
         without images).
     """
-    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in layer_names])
     sums: list[list[np.ndarray] | None] = [None] * n_classes
     counts = np.zeros(n_classes)
-    for image, label in zip(images, labels, strict=True):
-        x = preprocess(image[None].astype(np.float32))
-        outputs = probe.predict(x, verbose=0)
-        outputs = outputs if isinstance(outputs, list) else [outputs]
-        per_layer = image_filter_activations([o[0] for o in outputs])
+    per_image = image_values(model, layer_names, preprocess, images)
+    for per_layer, label in zip(per_image, labels, strict=True):
         sums[label] = (
             per_layer
             if sums[label] is None
@@ -85,6 +102,23 @@ def class_filter_activations(
         if sums[c] is None
         else [s / counts[c] for s in sums[c]]
         for c in range(n_classes)
+    ]
+
+
+def exemplars(values: Sequence[Sequence[float]], n: int) -> list[list[int]]:
+    """Per filter, the n images of largest value, by a plain sort.
+
+    Args:
+        values: per image, per filter (all layers side by side), its value.
+        n: images per filter.
+
+    Returns:
+        per filter, the image indices, by value descending, ties by index.
+    """
+    n_filters = len(values[0]) if len(values) else 0
+    return [
+        sorted(range(len(values)), key=lambda i: (-values[i][f], i))[:n]
+        for f in range(n_filters)
     ]
 
 

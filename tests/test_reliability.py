@@ -33,9 +33,9 @@ def _same_results(a: Path, b: Path) -> None:
         if name == "meta":
             strip = lambda m: {k: v for k, v in m.items() if k not in RUN_SPECIFIC}  # noqa: E731
             assert strip(va[name]) == strip(vb[name])
-        elif name.startswith("filter_act_"):
+        elif name.startswith("filter_act_") or name == "exemplar_values":
             for x, y in zip(va[name], vb[name], strict=True):
-                np.testing.assert_array_equal(x, y)  # bit for bit
+                assert x.dtype == y.dtype and x.tobytes() == y.tobytes()  # bit for bit
         elif name != "eval_files":
             assert va[name] == vb[name], name
 
@@ -187,25 +187,40 @@ def test_step1_resumes_a_batch_that_spans_two_classes(
     run_id = journal.path.name.split("-QFA-")[0]
     resumed, _ = run_script(step1, *args, "--save-dir", out, "--resume", run_id)
     _same_results(whole, resumed)
+    # the exemplars of class 0 came from the journal alone
+    v = load_vars(whole)
+    exemplars = [row for layer in v["exemplar_images"] for row in layer]
+    of_class_0 = {(f, p) for f, row in enumerate(exemplars) for p in row
+                  if p.startswith(v["labels_id"][0] + "/")}  # fmt: skip
+    train, record = v["train_filenames"], journal.records[0]
+    journaled = {(f, train[p]) for f, p in zip(record["exemplar_filters"].tolist(),
+                 record["exemplar_positions"].tolist(), strict=True)}  # fmt: skip
+    assert of_class_0 and of_class_0 <= journaled
     assert not list(out.glob(".*.tmp")) and not list(out.glob("*-journal.pkl"))
 
 
 def test_step1_journal_costs_what_the_classes_cost(
     default_files, small_images: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    """All bytes the journal takes: one float64 row and a count per class."""
-    sizes = []
+    """All bytes the journal takes: per class, one float64 row, a count and its
+    exemplars still in the top N (6 bytes each: a uint8 filter, a float32
+    value, a uint8 position), never the whole top N."""
+    sizes, entries = [], []
     original = Journal.append
 
     def append(journal, record):
         original(journal, record)
         sizes.append(journal.path.stat().st_size)
+        entries.append(len(record["exemplar_values"]))
 
     monkeypatch.setattr(Journal, "append", append)
     path, _ = run_script(step1, "--network", default_files.model, "--images-dir",
                          small_images, "--save-dir", tmp_path)  # fmt: skip
     steps = np.diff(sizes)
-    assert len(sizes) == 10 and (steps < 176 * 8 + 200).all()
+    assert (
+        len(sizes) == 10 and (steps <= 176 * 8 + 6 * np.array(entries[1:]) + 450).all()
+    )
+    assert sum(entries) < 176 * 9 * 10 / 3  # far from a whole top N per class
     assert sizes[-1] < 2 * path.stat().st_size
 
 
@@ -225,6 +240,30 @@ def test_resume_refuses_other_inputs_and_finished_runs(
     err = capsys.readouterr().err
     assert "split was 0.5 in the interrupted run but is 0.2 now" in err
     assert len([line for line in err.splitlines() if line.startswith("ERROR")]) == 1
+    other = Run(tmp_path, f"{run_id}-8", "QFA", "fashion_mnist_cnn")
+    Journal.create(other, {"inputs": load_vars(done)["meta"]})
+    resume = ["--resume", str(other.path("journal.pkl")), "--exemplars", "5"]
+    assert step1.main([*args, *resume]) == 2
+    assert (
+        "exemplars was 9 in the interrupted run but is 5 now" in capsys.readouterr().err
+    )
+
+
+def test_resume_refuses_exemplars_of_another_class(
+    capsys, default_files, small_images: Path, tmp_path: Path
+) -> None:
+    args = ["--network", str(default_files.model), "--images-dir", str(small_images),
+            "--save-dir", str(tmp_path)]  # fmt: skip
+    done, _ = run_script(step1, *args)
+    fake = Run(tmp_path, "2026-01-01-0000", "QFA", "fashion_mnist_cnn")
+    journal = Journal.create(fake, {"inputs": load_vars(done)["meta"]})
+    record = {"class": 0, "sums": np.zeros(176), "count": 10}
+    journal.append({**record, "exemplar_filters": np.array([3], np.uint8),
+                    "exemplar_values": np.array([0.5], np.float32),
+                    "exemplar_positions": np.array([10], np.uint8)})  # fmt: skip
+    assert step1.main([*args, "--resume", str(journal.path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{journal.path} holds a record that is not a step-1 class record" in err
 
 
 # ------------------------------------------------------------------ bad images

@@ -139,6 +139,7 @@ def test_step1_bad_input_is_one_line_and_exit_2(
         (["--split", "1.5"], "argument --split: expected a fraction between 0 and 1"),
         (["--batch-size", "0"], "argument --batch-size: expected a whole number >= 1"),
         (["--seed-rn", "x"], "argument --seed-rn: expected a whole number >= 0"),
+        (["--exemplars", "-1"], "argument --exemplars: expected a whole number >= 0"),
         (["--time-delta", "99"], "argument --time-delta: expected hours in [-24, 24]"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],
