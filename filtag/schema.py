@@ -410,6 +410,35 @@ def _step1(variables: Mapping[str, Any]) -> None:
             f"meta['layer_names'] names {len(meta['layer_names'])} layers but "
             f"filter_act_0 has {len(sizes)}"
         )
+    if "exemplar_images" in variables or "exemplar_values" in variables:
+        _exemplars(
+            _required(variables, "exemplar_images"),
+            _required(variables, "exemplar_values"),
+            sizes or [],
+        )
+
+
+def _exemplars(images: Any, values: Any, sizes: list[int]) -> None:
+    """Check step 1's exemplars: per layer, per filter, n paths and their values."""
+    layers = _list(values, "exemplar_values", "one array per layer")
+    _same(len(layers), len(sizes), "exemplar_values", "length (one per layer)")
+    n = None
+    for a, array in enumerate(layers):
+        where = f"exemplar_values[{a}]"
+        if not (isinstance(array, np.ndarray) and array.ndim == 2):
+            raise _fail(where, array, "a 2-D float array (filters, n)")
+        if array.dtype.kind != "f" or array.shape[0] != sizes[a]:
+            raise _fail(where, array, f"a float array of {sizes[a]} rows")
+        n = array.shape[1] if n is None else _same(array.shape[1], n, where, "columns")
+    per_layer = _list(images, "exemplar_images", "one list per layer")
+    _same(len(per_layer), len(sizes), "exemplar_images", "length (one per layer)")
+    for a, filters in enumerate(per_layer):
+        where = f"exemplar_images[{a}]"
+        _same(len(_list(filters, where, "one list per filter")), sizes[a], where,
+              "length (one per filter)")  # fmt: skip
+        for f, paths in enumerate(filters):
+            _same(len(_paths(paths, f"{where}[{f}]")), n, f"{where}[{f}]",
+                  "length (one per exemplar value)")  # fmt: skip
 
 
 # --------------------------------------------------------------------- step 2
@@ -681,9 +710,16 @@ def _step1_record(record: Any) -> None:
     ):
         raise _fail("sums", sums, "a 1-D float64 array")
     _whole(found["count"], "count")
+    delta = [found.get(key) for key in _EXEMPLAR_DELTA]
+    if any(part is not None for part in delta):
+        for key, part in zip(_EXEMPLAR_DELTA, delta, strict=True):
+            if not (isinstance(part, np.ndarray) and part.ndim == 1):
+                raise _fail(key, part, "a 1-D array")
+            _same(len(part), len(delta[0]), key, "length")
 
 
 _STEP1_RECORD = ("class", "sums", "count")
+_EXEMPLAR_DELTA = ("exemplar_filters", "exemplar_values", "exemplar_positions")
 
 
 def _step3_record(record: Any) -> None:
