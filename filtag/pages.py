@@ -61,7 +61,6 @@ mark { padding: 0 2px; border-radius: 3px; }
 .thumbs img { border: 4px solid #ccc; border-radius: 4px; }
 .thumbs a.is-hit img { border-color: #2e7d32; }
 .thumbs a.is-miss img { border-color: #c62828; }
-img.pixelated { image-rendering: pixelated; }
 details { margin: 0.5em 0 1em; }
 summary { cursor: pointer; color: #1f4e9c; }
 """
@@ -208,13 +207,13 @@ def image_tag(image: bytes, width: int, alt: str, css: str = "") -> str:
     An image of up to twice ``width`` pixels is embedded as it is; a larger
     one is scaled down to twice ``width`` (sharp on high-density screens) and
     embedded as PNG or JPEG. A small image scaled up keeps its pixels square
-    (class ``pixelated``) instead of blurring.
+    instead of blurring (an inline style, so it holds in a notebook too).
 
     Args:
         image: the image file's bytes (any format Pillow reads).
         width: the shown width in CSS pixels.
         alt: the alternative text.
-        css: more classes for the element.
+        css: classes for the element.
 
     Returns:
         The element as text.
@@ -223,9 +222,7 @@ def image_tag(image: bytes, width: int, alt: str, css: str = "") -> str:
 
     with Image.open(io.BytesIO(image)) as picture:
         mime = Image.MIME.get(picture.format or "", "image/png")
-        classes = [css] if css else []
-        if picture.width < width:
-            classes.append("pixelated")
+        style = "image-rendering:pixelated" if picture.width < width else ""
         if picture.width > 2 * width:
             picture.thumbnail((2 * width, 2 * width * picture.height // picture.width))
             opaque = picture.mode in ("RGB", "L")
@@ -234,10 +231,12 @@ def image_tag(image: bytes, width: int, alt: str, css: str = "") -> str:
             picture.save(buffer, "JPEG" if opaque else "PNG", quality=88)
             image = buffer.getvalue()
     data = base64.b64encode(image).decode("ascii")
-    attribute = f' class="{" ".join(classes)}"' if classes else ""
+    attributes = (f' class="{css}"' if css else "") + (
+        f' style="{style}"' if style else ""
+    )
     return (
         f'<img src="data:{mime};base64,{data}" width="{width}" '
-        f'alt="{html.escape(alt)}"{attribute}>'
+        f'alt="{html.escape(alt)}"{attributes}>'
     )
 
 
