@@ -290,9 +290,9 @@ mean of the per-class rates; then each class's hit rate at the smallest m.
 
 Reads step 4's -vars.pkl; writes, in --save-dir, the page
 <run id>-HRP-<network>-hitrates.html (offline, with plotly.js beside it) and
-one PNG per plot (rendered by kaleido
-in headless Chrome/Chromium; without one, only the page is written, with a
-warning), and prints the page's path as the last line.
+one PNG per plot (rendered by kaleido in headless Chrome/Chromium; without one,
+only the page is written, with a warning), and prints the page's path as the
+last line.
 
 Example:
     filtag plots --hitrates-file results/...-HR-VGG16-vars.pkl""",
