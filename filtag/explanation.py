@@ -255,7 +255,7 @@ def image_html(e: Explanation, rule: tuple[str, int], image_bytes: bytes) -> str
     Returns:
         The page as text.
     """
-    from filtag.plots import rule_text
+    from filtag.plots import rule_text  # plotly only for pages
 
     name = Path(e.image).name
     network, probability = e.top5[0]
@@ -270,8 +270,12 @@ def image_html(e: Explanation, rule: tuple[str, int], image_bytes: bytes) -> str
     facts = [
         f"file: {short_name(e.image)}",
         f"the network's class: {display(network)} ({100 * probability:.1f} %)",
-        f"active filters: {rule_text(*rule)} (in a layer with fewer filters: "
-        "those above its mean)",
+        f"active filters: {rule_text(*rule)}"
+        + (
+            " (in a layer with fewer filters: those above its mean)"
+            if rule[0] == "k" and rule[1]
+            else ""
+        ),
         "a hit: the class that the tags of the active filters rank first is "
         "the network's class",
     ]

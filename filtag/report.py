@@ -175,14 +175,7 @@ def report_body(
         The body as HTML.
     """
     best = best_rule(totals)[0]
-    thumbs = "".join(
-        f'<a class="{"is-hit" if e.hit else "is-miss"}" '
-        f'href="{html.escape(e.page.relative_to(folder).as_posix())}">'
-        f"{image_tag(e.image, 120, e.label)}<br>"
-        f'<span class="{"hit" if e.hit else "miss"}">{"hit" if e.hit else "miss"}'
-        f"</span> {html.escape(e.label)}<br>{html.escape(e.caption)}</a>"
-        for e in examples
-    )
+    thumbs = "".join(_thumbnail(e, folder) for e in examples)
     tables = "".join(
         f"<details{' open' if v.name == best else ''}><summary>"
         f"{html.escape(v.title)}</summary>"
@@ -218,6 +211,17 @@ def report_body(
             ),
             tables,
         ]
+    )
+
+
+def _thumbnail(e: Example, folder: Path) -> str:
+    """Return an explained image as a thumbnail that links to its page."""
+    word = "hit" if e.hit else "miss"
+    href = html.escape(e.page.relative_to(folder).as_posix())
+    return (
+        f'<a class="is-{word}" href="{href}">{image_tag(e.image, 120, e.label)}<br>'
+        f'<span class="{word}">{word}</span> {html.escape(e.label)}<br>'
+        f"{html.escape(e.caption)}</a>"
     )
 
 
