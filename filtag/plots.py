@@ -485,6 +485,7 @@ def hitrate_figure(
             for where in ("all layers", "last layer only")
         ],
     )
+    placed: list[tuple[go.Scatter, int, int]] = []  # added at once: much faster
     for row, kind in enumerate(kinds, start=1):
         values = sorted(rates[kind])
         for value, colour in zip(values, _value_colours(values), strict=True):
@@ -492,29 +493,29 @@ def hitrate_figure(
             for col, variant in enumerate((kind, f"{kind}_ll"), start=1):
                 by_m = rates[variant][value]
                 ms = sorted(by_m)
-                fig.add_trace(
-                    go.Scatter(
-                        x=ms,
-                        y=[100 * by_m[m] for m in ms],
-                        mode="lines+markers",
-                        name=label,
-                        legendgroup=f"{kind}{value}",
-                        legend="legend" if row == 1 else "legend2",
-                        showlegend=col == 1,
-                        line={"color": colour, "dash": "dash" if value == 0 else None},
-                        hovertemplate=f"{label}, m = %{{x}}<br>hit rate %{{y:.1f}} %"
-                        "<extra></extra>",
-                    ),
-                    row=row,
-                    col=col,
+                line = go.Scatter(
+                    x=ms,
+                    y=[100 * by_m[m] for m in ms],
+                    mode="lines+markers",
+                    name=label,
+                    legendgroup=f"{kind}{value}",
+                    legend="legend" if row == 1 else "legend2",
+                    showlegend=col == 1,
+                    line={"color": colour, "dash": "dash" if value == 0 else None},
+                    hovertemplate=f"{label}, m = %{{x}}<br>hit rate %{{y:.1f}} %"
+                    "<extra></extra>",
                 )
+                placed.append((line, row, col))
         m_values = sorted({m for by_m in rates[kind].values() for m in by_m})
         fig.update_xaxes(tickvals=m_values, row=row)
         if n_classes:
-            for col in (1, 2):
-                fig.add_trace(
-                    _chance_line(m_values, n_classes, row == col == 1), row=row, col=col
-                )
+            placed += [
+                (_chance_line(m_values, n_classes, row == col == 1), row, col)
+                for col in (1, 2)
+            ]
+    if placed:
+        traces, rows_of, cols_of = zip(*placed, strict=True)
+        fig.add_traces(list(traces), rows=list(rows_of), cols=list(cols_of))
     fig.update_xaxes(title_text="m (first m classes of the tag ranking)")
     fig.update_yaxes(title_text="hit rate (%)", range=[-3, 103], col=1)
     fig.update_yaxes(range=[-3, 103], col=2)
