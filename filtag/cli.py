@@ -123,17 +123,39 @@ class _Console(logging.StreamHandler):
         pass
 
 
+class _Once(logging.Filter):
+    """Let each warning through once: a repeat of one shown before is dropped.
+
+    The run's ``-warnings.log`` files still get every warning.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Show filtag's messages on the console (stderr), once.
 
-    INFO and above, DEBUG too when ``verbose``; the records do not propagate
-    to the root logger, so nothing prints them twice.
+    INFO and above, DEBUG too when ``verbose``; each warning once from here on
+    (a command's steps may repeat one); the records do not propagate to the
+    root logger, so nothing prints them twice.
     """
     handler = next((h for h in logger.handlers if isinstance(h, _Console)), None)
     if handler is None:
         handler = _Console()
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
         logger.addHandler(handler)
+    handler.filters = [_Once()]
     handler.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.setLevel(logging.DEBUG)
     logger.propagate = False

@@ -196,9 +196,11 @@ Example:
 
 For one class: each test image's tag counts (all layers and the last layer, for
 the chosen k or q), with the network's prediction beside them. With --image:
-any image file in full: the network's top-5, the classes ranked by the tags of
-the image's active filters, and per layer which active filters carried which
-tags (and with --html, the same as a page with the image).
+any image file in full: whether the tags agree with the network (a hit: the
+class the tags rank first is the network's top-1), the network's top-5, the
+classes ranked by the tags of the image's active filters, and per layer which
+active filters carried which tags (and with --html, the same as a page with the
+image, titled by its file name, the network's class highlighted).
 
 Reads step 2's -vars.pkl (the network and its layers come from step 1 through
 it); writes <run id>-SI-<network>-results.txt (and -explanation.html) in
@@ -291,9 +293,10 @@ layer alone, beside the chance level: pooled over all test images, and as the
 mean of the per-class rates; then each class's hit rate at the smallest m.
 
 Reads step 4's -vars.pkl; writes, in --save-dir, the page
-<run id>-HRP-<network>-hitrates.html and one PNG per plot (rendered by kaleido
-in headless Chrome/Chromium; without one, only the page is written, with a
-warning), and prints the page's path as the last line.
+<run id>-HRP-<network>-hitrates.html (offline, with plotly.js beside it) and
+one PNG per plot (rendered by kaleido in headless Chrome/Chromium; without one,
+only the page is written, with a warning), and prints the page's path as the
+last line.
 
 Example:
     filtag plots --hitrates-file results/...-HR-VGG16-vars.pkl""",
@@ -310,9 +313,12 @@ The first run trains a small CNN on Fashion-MNIST (about 2 minutes on 2 CPU
 cores; cached in ~/.cache/filtag or $FILTAG_HOME) and writes 300 real test
 images per class. Then it runs the four FilTag steps on them (k_q = 0..25,
 m = 1..5) and the views: the filter tag page, the hit-rate plots, three
-explained test images, and a report page that links them all
-(<id>-HR-<network>-report.html). It prints a summary (the best rule beside
-chance) and, last, the path of the report.
+explained test images (two hits and a miss under the best rule), and a report
+page (<id>-HR-<network>-report.html) that opens with the best agreement beside
+chance, the hit-rate figure and the explained images, and links the rest. The
+pages share one plotly.js written beside them (plotly-<version>.min.js): keep
+the folder whole. It prints a summary (the best rule beside chance) and, last,
+the path of the report.
 
 Example:
     filtag demo --save-dir results""",

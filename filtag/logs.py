@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -56,6 +58,11 @@ def run_logs(run: Run) -> Iterator[None]:
         for handler in handlers:
             ROOT.removeHandler(handler)
             handler.close()
+
+
+def plain(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a run's inputs for a log line: paths as text, not ``PosixPath(...)``."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
 
 
 @contextlib.contextmanager

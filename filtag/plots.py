@@ -2,7 +2,7 @@
 
 The functions take plain data, the variables of the step files and numpy
 arrays, and return :class:`plotly.graph_objects.Figure` objects; the last
-section serialises figures (an offline HTML page, PNG images) to bytes or text.
+section renders figures as PNG images (pages are :mod:`filtag.pages`'s).
 Nothing here reads or writes a file.
 
 Pages stay fast for ResNet-sized networks (thousands of filters, 1000 classes):
@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-import plotly.io as pio
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from filtag.errors import FiltagError
+from filtag.report import chance
 
 #: Layers shown when none are asked for: the last ones of the network.
 DEFAULT_LAST_LAYERS = 4
@@ -50,8 +50,8 @@ Rates = Mapping[int, Mapping[int, float]]
 
 TAGGED = "#1f4e9c"
 UNTAGGED = "#eef1f5"
+CHANCE = "#888888"
 FONT = {"family": "Arial, Helvetica, sans-serif", "size": 13}
-PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 PNG_WIDTH = 1100
 
 # ----------------------------------------------------------------- names, choices
@@ -452,8 +452,10 @@ def _value_label(kind: str, value: int) -> str:
     return f"{kind} = {value}" + (" (above mean)" if value == 0 else "")
 
 
-def hitrate_figure(rates: Mapping[str, Rates], title: str, subtitle: str) -> go.Figure:
-    """Return hit rate (%) against m: one line per k and per q value.
+def hitrate_figure(
+    rates: Mapping[str, Rates], title: str, subtitle: str, n_classes: int | None = None
+) -> go.Figure:
+    """Return hit rate (%) against m: one line per k and per q value, and chance.
 
     Args:
         rates: ``{"k": totalhit_k, "k_ll": totalhit_k_ll, "q": totalhit_q,
@@ -461,10 +463,13 @@ def hitrate_figure(rates: Mapping[str, Rates], title: str, subtitle: str) -> go.
             ``{value: {m: rate in [0, 1]}}``; a kind without values is left out.
         title: the figure's title.
         subtitle: the line under it (e.g. how many images).
+        n_classes: the network's classes, for the chance line (m / classes);
+            None: no chance line.
 
     Returns:
         Subplots: a row per kind (k, q), columns all layers | last layer; one
-        Scatter trace per (kind, value, column), x = m, y = 100 * rate.
+        Scatter trace per (kind, value, column), x = m, y = 100 * rate; with
+        ``n_classes``, then one dotted Scatter per subplot named ``chance``.
     """
     kinds = [kind for kind in ("k", "q") if rates.get(kind)]
     what = {"k": "k most active filters", "q": "q % most active filters"}
@@ -480,6 +485,7 @@ def hitrate_figure(rates: Mapping[str, Rates], title: str, subtitle: str) -> go.
             for where in ("all layers", "last layer only")
         ],
     )
+    placed: list[tuple[go.Scatter, int, int]] = []  # added at once: much faster
     for row, kind in enumerate(kinds, start=1):
         values = sorted(rates[kind])
         for value, colour in zip(values, _value_colours(values), strict=True):
@@ -487,26 +493,29 @@ def hitrate_figure(rates: Mapping[str, Rates], title: str, subtitle: str) -> go.
             for col, variant in enumerate((kind, f"{kind}_ll"), start=1):
                 by_m = rates[variant][value]
                 ms = sorted(by_m)
-                fig.add_trace(
-                    go.Scatter(
-                        x=ms,
-                        y=[100 * by_m[m] for m in ms],
-                        mode="lines+markers",
-                        name=label,
-                        legendgroup=f"{kind}{value}",
-                        legend="legend" if row == 1 else "legend2",
-                        showlegend=col == 1,
-                        line={"color": colour, "dash": "dash" if value == 0 else None},
-                        hovertemplate=f"{label}, m = %{{x}}<br>hit rate %{{y:.1f}} %"
-                        "<extra></extra>",
-                    ),
-                    row=row,
-                    col=col,
+                line = go.Scatter(
+                    x=ms,
+                    y=[100 * by_m[m] for m in ms],
+                    mode="lines+markers",
+                    name=label,
+                    legendgroup=f"{kind}{value}",
+                    legend="legend" if row == 1 else "legend2",
+                    showlegend=col == 1,
+                    line={"color": colour, "dash": "dash" if value == 0 else None},
+                    hovertemplate=f"{label}, m = %{{x}}<br>hit rate %{{y:.1f}} %"
+                    "<extra></extra>",
                 )
-        fig.update_xaxes(
-            tickvals=sorted({m for by_m in rates[kind].values() for m in by_m}),
-            row=row,
-        )
+                placed.append((line, row, col))
+        m_values = sorted({m for by_m in rates[kind].values() for m in by_m})
+        fig.update_xaxes(tickvals=m_values, row=row)
+        if n_classes:
+            placed += [
+                (_chance_line(m_values, n_classes, row == col == 1), row, col)
+                for col in (1, 2)
+            ]
+    if placed:
+        traces, rows_of, cols_of = zip(*placed, strict=True)
+        fig.add_traces(list(traces), rows=list(rows_of), cols=list(cols_of))
     fig.update_xaxes(title_text="m (first m classes of the tag ranking)")
     fig.update_yaxes(title_text="hit rate (%)", range=[-3, 103], col=1)
     fig.update_yaxes(range=[-3, 103], col=2)
@@ -526,18 +535,46 @@ def hitrate_figure(rates: Mapping[str, Rates], title: str, subtitle: str) -> go.
     return _layout(fig, title, subtitle, 140 + 360 * rows)
 
 
-def class_hitrate_figure(hits: Mapping[str, Mapping[str, Rates]], m: int) -> go.Figure:
+def _chance_line(m_values: Sequence[int], n_classes: int, legend: bool) -> go.Scatter:
+    """Return the hit rate of a random ranking, 100 * m / classes, as a dotted line."""
+    label = f"chance (m / {n_classes})"
+    return go.Scatter(
+        x=list(m_values),
+        y=[100 * chance(m, n_classes) for m in m_values],
+        mode="lines",
+        name=label,
+        legendgroup="chance",
+        legend="legend",
+        legendrank=1,  # first in the legend
+        showlegend=legend,
+        line={"color": CHANCE, "dash": "dot", "width": 2},
+        hovertemplate=f"{label}, m = %{{x}}: %{{y:.1f}} %<extra></extra>",
+    )
+
+
+def class_hitrate_figure(
+    hits: Mapping[str, Mapping[str, Rates]], m: int, n_classes: int | None = None
+) -> go.Figure:
     """Return each class's hit rate (%) at depth m, as a heatmap per kind.
 
     Args:
         hits: ``{"k": hit_k, "q": hit_q}``, each ``{class name: {value: {m:
             rate in [0, 1]}}}``; a kind without classes is left out.
         m: the ranking depth shown.
+        n_classes: the network's classes: the colours turn from red (below
+            chance, m / classes) through white (chance) to blue; None: a
+            plain colour scale.
 
     Returns:
         One Heatmap trace per kind: rows = classes (in the file's order),
         columns = the values (as text, e.g. ``"5"``), z = 100 * rate at ``m``.
     """
+    level = 100 * chance(m, n_classes) if n_classes else None
+    colours: Any = (
+        [[0, "#b2182b"], [level / 100, "#f7f7f7"], [1, "#2166ac"]]
+        if level is not None and 0 < level < 100
+        else "Viridis"
+    )
     kinds = [kind for kind in ("k", "q") if hits.get(kind)]
     fig = make_subplots(
         rows=1,
@@ -559,7 +596,7 @@ def class_hitrate_figure(hits: Mapping[str, Mapping[str, Rates]], m: int) -> go.
                 y=classes,
                 zmin=0,
                 zmax=100,
-                colorscale="Viridis",
+                colorscale=colours,
                 colorbar={"title": {"text": "hit rate %"}},
                 showscale=col == 1,
                 texttemplate="%{z:.0f}" if z.size <= 600 else None,
@@ -577,59 +614,13 @@ def class_hitrate_figure(hits: Mapping[str, Mapping[str, Rates]], m: int) -> go.
         f"Hit rate per class at m = {m}",
         "How often the network's own class is "
         + ("the first" if m == 1 else f"among the first {m}")
-        + " tag-ranked class, for the test images of each class (%).",
+        + " tag-ranked class, for the test images of each class (%)."
+        + (f" Chance: {level:.1f} % (white); blue is above it." if level else ""),
         height,
     )
 
 
 # ------------------------------------------------------------------ serialising
-
-
-def page_html(
-    title: str, paragraphs: Sequence[str], figures: Sequence[go.Figure]
-) -> str:
-    """Return a standalone HTML page that works offline.
-
-    Args:
-        title: the page's heading (plain text).
-        paragraphs: plain-text paragraphs shown under the heading.
-        figures: the figures, in page order; plotly.js is embedded once,
-            inline with the first one (no CDN, no file beside the page).
-
-    Returns:
-        The page as text.
-    """
-    parts = [
-        pio.to_html(
-            fig,
-            full_html=False,
-            include_plotlyjs=i == 0,
-            config=PLOTLY_CONFIG,
-            default_width="100%",
-        )
-        for i, fig in enumerate(figures)
-    ]
-    text = "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{html.escape(title)}</title>
-<style>
-body {{ font-family: Arial, Helvetica, sans-serif; margin: 1.5em auto;
-       max-width: 1200px; padding: 0 1em; color: #222; }}
-h1 {{ font-size: 1.5em; }}
-p {{ max-width: 60em; line-height: 1.4; }}
-.figure {{ margin: 1.5em 0; border-top: 1px solid #ddd; padding-top: 0.5em; }}
-</style>
-</head>
-<body>
-<h1>{html.escape(title)}</h1>
-{text}
-{"".join(f'<div class="figure">{part}</div>' for part in parts)}
-</body>
-</html>
-"""
 
 
 def png_images(figures: Sequence[go.Figure], width: int = PNG_WIDTH) -> list[bytes]:

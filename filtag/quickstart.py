@@ -2,7 +2,8 @@
 
 :func:`demo` makes the embedded default if needed (:mod:`filtag.default`),
 runs steps 1-4 with the scripts' defaults, the tag page, the hit-rate plots and
-three explained test images, and writes a report page that links them all.
+three explained test images (two hits and a miss under the best rule), and
+writes a report page that opens with the result and links them all.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filtag import default, params, report, steps, views
-from filtag.artifacts import atomic_write_text
+from filtag import default, explanation, pages, params, report, steps, views
 from filtag.results import RunResult
+from filtag.variants import variant
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,6 @@ def demo(
         {"save_dir": save_dir, "time_delta": time_delta, "batch_size": batch_size}
     )
     files = default.ensure_default()
-    accuracy = json.loads(files.accuracy.read_text())["test_accuracy"]
     common = {"save_dir": v["save_dir"], "time_delta": v["time_delta"]}
     runs: dict[str, Any] = {}
     runs["step1"] = steps.step1(batch_size=v["batch_size"], **common)
@@ -63,47 +63,85 @@ def demo(
     runs["step4"] = steps.step4(eval_file=runs["step3"].path, **common)
     runs["vis"] = views.tag_views(filtags_file=runs["step2"].path, **common)
     runs["plots"] = views.hitrate_plots(hitrates_file=runs["step4"].path, **common)
-    test_files = runs["step1"].load()["test_filenames"]
-    explained = []
-    for image in example_images(test_files):
-        result = steps.explain(
-            filtags_file=runs["step2"].path,
-            image=files.images_dir / image,
-            html=True,
-            **common,
-        )
-        explained.append((image, result.page))
+    path = _beside(runs["step4"].path, "-report.html")
+    pages.write_page(
+        path,
+        "filtag on the embedded default",
+        _report_body(runs, files, common, v["save_dir"]),
+        plotly=True,
+    )
+    summary = f"{runs['step4'].summary}; report: {path}"
+    shared = v["save_dir"] / pages.plotly_js_name()
+    files_written = sorted({f for r in runs.values() for f in r.files} | {shared})
+    return DemoResult(runs["step4"].run_id, path, (*files_written, path), runs, summary)
+
+
+def _report_body(
+    runs: dict[str, Any], files: default.DefaultFiles, common: dict, folder: Path
+) -> str:
+    """Explain two hits and a miss under the best rule; return the report's body."""
     v4 = runs["step4"].load()
-    pages = [
+    totals = runs["step4"].totals
+    name, value, _ = report.best_rule(totals)
+    best = variant(name)
+    examples = [
+        _explained(verdict, best.kind, value, runs["step2"].path, files, common)
+        for verdict in explanation.examples(
+            explanation.step3_verdicts(runs["step3"].path, best, value)
+        )
+    ]
+    links = [
         ("filter tags (k = 5): tag maps and classes sharing filters", runs["vis"].path),
-        ("hit rates against m", runs["plots"].path),
+        ("hit rates against m, and per class", runs["plots"].path),
         ("hit-rate tables (text)", _beside(runs["step4"].path, "-results.txt")),
         ("step 2 tags (CSV)", _beside(runs["step2"].path, "-tags.csv")),
         ("step 3 rankings (CSV)", _beside(runs["step3"].path, "-rankings.csv")),
     ]
+    accuracy = json.loads(files.accuracy.read_text())["test_accuracy"]
+    meta = v4["meta"]
     facts = [
         f"network: {files.model.name}, test accuracy {100 * accuracy:.2f} % on the "
         "10,000 Fashion-MNIST test images",
-        f"{v4['meta']['images']} test images of {len(v4['hit_k'])} classes evaluated",
+        f"{meta['images']} test images of {len(v4['hit_k'])} classes evaluated",
         *(f"step {i}: {runs[f'step{i}'].path.name}" for i in range(1, 5)),
     ]
-    path = _beside(runs["step4"].path, "-report.html")
-    atomic_write_text(
-        path,
-        report.report_html("filtag on the embedded default", facts, pages,
-                           runs["step4"].totals, explained, v["save_dir"]),
+    return report.report_body(
+        report.headline(totals, meta["n_classes"], meta["images"]),
+        facts,
+        views.hitrate_figures(v4, meta["network"])[0],
+        examples,
+        f"{best.kind} = {value}, {report.layers_words(name)}, m = 1",
+        links,
+        totals,
+        meta["n_classes"],
+        folder,
+    )
+
+
+def _explained(
+    verdict: explanation.Verdict,
+    kind: str,
+    value: int,
+    filtags_file: Path,
+    files: default.DefaultFiles,
+    common: dict,
+) -> report.Example:
+    """Explain one test image of the default (a page); return it for the report."""
+    image = files.images_dir / verdict.image
+    result = steps.explain(
+        filtags_file=filtags_file, image=image, kind=kind, value=value, html=True,
+        **common,
     )  # fmt: skip
-    summary = f"{runs['step4'].summary}; report: {path}"
-    files_written = tuple(sorted(f for r in runs.values() for f in r.files))
-    return DemoResult(runs["step4"].run_id, path, (*files_written, path), runs, summary)
+    ranked = verdict.first or "no class"
+    return report.Example(
+        verdict.image,
+        result.page,
+        image.read_bytes(),
+        verdict.hit,
+        f"network: {verdict.network}; tags: {ranked}",
+    )
 
 
 def _beside(path: Path, suffix: str, old: str = "-vars.pkl") -> Path:
     """Return the run's file with ``suffix`` for ``old``: x-vars.pkl -> x-tags.csv."""
     return path.with_name(path.name.removesuffix(old) + suffix)
-
-
-def example_images(test_files: list[str], n: int = 3) -> list[str]:
-    """Return the first test image of the first ``n`` classes."""
-    firsts = {path.split("/")[0]: path for path in reversed(test_files)}
-    return [firsts[name] for name in sorted(firsts)[:n]]

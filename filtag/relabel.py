@@ -24,7 +24,7 @@ from filtag.artifacts import (
     write_vars,
 )
 from filtag.errors import ArtifactError, FiltagError
-from filtag.logs import run_logs
+from filtag.logs import plain, run_logs
 from filtag.provenance import now_utc
 from filtag.results import RunResult, result_of
 
@@ -223,7 +223,7 @@ def decode(
     network = network_of(variables, path, tag)
     run = reserve_run(args["save_dir"], tag, network, args["time_delta"])
     with run_logs(run), _all_or_nothing(run):
-        logger.debug("labdecode run %s: %s", run.prefix, args)
+        logger.debug("labdecode run %s: %s", run.prefix, plain(args))
         log_decoding(table, unknown, labels.read_mapping(source), source)
         meta = dict(decoded.get("meta") or {"step": tag})
         meta.update(

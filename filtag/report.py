@@ -1,18 +1,25 @@
 """Step 4's results as text, and the HTML report of a whole run.
 
-The tables and the summary line are plain text; the report page is standalone
-and offline, and links the other pages by relative paths, so the results
-folder can be moved or zipped whole.
+The tables and the summary line are plain text; the report page
+(:func:`report_body` in :func:`filtag.pages.page`) is standalone and offline,
+and links the other pages by relative paths, so the results folder can be
+moved or zipped whole.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filtag.hitrates import Rates, rates_table
+from filtag.pages import figure_html, image_tag, link, paragraphs, table
 from filtag.variants import VARIANTS, variant
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 #: Hit rates of every variant: {variant name: {value: {m: rate}}}.
 VariantRates = Mapping[str, Rates]
@@ -85,70 +92,150 @@ def best_rule(totals: VariantRates, m: int = 1) -> tuple[str, int, float]:
     return best
 
 
+def layers_words(name: str) -> str:
+    """Return the layers a variant counts: ``all layers`` or ``last layer``."""
+    v = variant(name)
+    return f"{v.scope} layer{'' if v.last_layer else 's'}"
+
+
 def summary_line(totals: VariantRates, n_classes: int) -> str:
     """Return the best rule's hit rate at the smallest m beside chance, one line."""
     m = min(m for rates in totals["k"].values() for m in rates)
     name, value, rate = best_rule(totals, m)
-    v = variant(name)
     return (
-        f"best rule {v.kind} = {value} ({v.scope} layer{'' if v.last_layer else 's'}): "
-        f"hit rate {100 * rate:.1f} % at m = {m}, chance "
-        f"{100 * chance(m, n_classes):.1f} %"
+        f"best rule {variant(name).kind} = {value} ({layers_words(name)}): hit rate "
+        f"{100 * rate:.1f} % at m = {m}, chance {100 * chance(m, n_classes):.1f} %"
     )
 
 
-def report_html(
-    title: str,
+def headline(totals: VariantRates, n_classes: int, n_images: int) -> str:
+    """Return the report's first sentence: the best agreement beside chance.
+
+    E.g. "The filter tags rank the network's own class first for 66.8 % of the
+    600 test images (k = 20, last layer); chance is 10.0 %."
+    """
+    m = min(m for rates in totals["k"].values() for m in rates)
+    name, value, rate = best_rule(totals, m)
+    where = "first" if m == 1 else f"among their first {m} classes"
+    return (
+        f"The filter tags rank the network's own class {where} for "
+        f"{100 * rate:.1f} % of the {n_images} test images ({variant(name).kind} = "
+        f"{value}, {layers_words(name)}); chance is {100 * chance(m, n_classes):.1f} %."
+    )
+
+
+@dataclass(frozen=True)
+class Example:
+    """An explained image on the report: a thumbnail linking to its page.
+
+    Attributes:
+        label: what to call it, e.g. ``Coat/0003.png``.
+        page: its explanation page.
+        image: the image file's bytes.
+        hit: whether the tags rank the network's class first.
+        caption: a few words under it, e.g. "network: Coat; tags: Coat".
+    """
+
+    label: str
+    page: Path
+    image: bytes
+    hit: bool
+    caption: str
+
+
+def report_body(
+    lead: str,
     facts: Sequence[str],
-    pages: Sequence[tuple[str, Path]],
+    figure: go.Figure,
+    examples: Sequence[Example],
+    examples_rule: str,
+    links: Sequence[tuple[str, Path]],
     totals: VariantRates,
-    explained: Sequence[tuple[str, Path]],
+    n_classes: int,
     folder: Path,
 ) -> str:
-    """Return the report page.
+    """Return the report page's body (for :func:`filtag.pages.write_page`).
+
+    In order: the headline, facts about the run, the hit-rate figure, the
+    thumbnails of the explained images (hit or miss), links to the other
+    pages and files, and the pooled hit-rate tables with the chance level.
 
     Args:
-        title: the page's heading.
+        lead: the headline (:func:`headline`).
         facts: plain-text lines about the run (network, classes, accuracy ...).
-        pages: (label, path) of the plot pages and text results to link.
+        figure: the pooled hit-rate figure (with the chance line).
+        examples: the explained images.
+        examples_rule: the rule of their verdicts, in words.
+        links: (label, path) of the other pages and files.
         totals: step 4's pooled hit rates, {variant name: {value: {m: rate}}}.
-        explained: (label, path) of explained images' pages.
+        n_classes: the network's classes (for the chance level).
         folder: where the report is written; links are relative to it.
 
     Returns:
-        The page as text.
+        The body as HTML.
     """
+    best = best_rule(totals)[0]
+    thumbs = "".join(_thumbnail(e, folder) for e in examples)
     tables = "".join(
-        f"<h3>{html.escape(v.title)}</h3>"
-        + rates_table(totals[v.name], v.kind, tablefmt="html")
+        f"<details{' open' if v.name == best else ''}><summary>"
+        f"{html.escape(v.title)}</summary>"
+        f"{_rates_table(totals[v.name], v.kind, n_classes)}</details>"
         for v in VARIANTS
     )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: Arial, Helvetica, sans-serif; margin: 1.5em auto; max-width: 70em;
-       padding: 0 1em; color: #222; }}
-table {{ border-collapse: collapse; margin-bottom: 1em; }}
-td, th {{ border: 1px solid #ccc; padding: 2px 8px; text-align: right; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-<ul>{"".join(f"<li>{html.escape(line)}</li>" for line in facts)}</ul>
-<h2>Plots and results</h2>
-<ul>{_links(pages, folder)}</ul>
-<h2>Explained test images</h2>
-<ul>{_links(explained, folder)}</ul>
-<h2>Hit rates (%), pooled over all test images</h2>
-<p>A hit: the network's top-1 class is among the first m classes ranked by the tags
-of the image's most active filters.</p>
-{tables}
-</body></html>
-"""
+    return "\n".join(
+        [
+            f'<p class="headline">{html.escape(lead)}</p>',
+            f'<ul class="facts">{"".join(f"<li>{html.escape(f)}</li>" for f in facts)}'
+            "</ul>",
+            figure_html(figure),
+            "<h2>Explained test images</h2>",
+            paragraphs(
+                [
+                    f"A hit ({examples_rule}): the class that the tags of the image's "
+                    "most active filters rank first is the network's own class. "
+                    "Click an image for its explanation."
+                ]
+            ),
+            f'<div class="thumbs">{thumbs}</div>',
+            "<h2>More results</h2>",
+            "<ul>"
+            + "".join(f"<li>{link(label, path, folder)}</li>" for label, path in links)
+            + "</ul>",
+            "<h2>Hit rates (%), pooled over all test images</h2>",
+            paragraphs(
+                [
+                    "A hit: the network's top-1 class is among the first m classes "
+                    "ranked by the tags of the image's most active filters. The last "
+                    f"row of each table is chance: m / {n_classes} classes."
+                ]
+            ),
+            tables,
+        ]
+    )
 
 
-def _links(items: Sequence[tuple[str, Path]], folder: Path) -> str:
-    """Return <li> links to ``items``, relative to ``folder``."""
-    return "".join(
-        f'<li><a href="{html.escape(path.relative_to(folder).as_posix())}">'
-        f"{html.escape(label)}</a></li>"
-        for label, path in items
+def _thumbnail(e: Example, folder: Path) -> str:
+    """Return an explained image as a thumbnail that links to its page."""
+    word = "hit" if e.hit else "miss"
+    href = html.escape(e.page.relative_to(folder).as_posix())
+    return (
+        f'<a class="is-{word}" href="{href}">{image_tag(e.image, 120, e.label)}<br>'
+        f'<span class="{word}">{word}</span> {html.escape(e.label)}<br>'
+        f"{html.escape(e.caption)}</a>"
+    )
+
+
+def _rates_table(rates: Rates, kind: str, n_classes: int) -> str:
+    """Return {value: {m: rate}} as an HTML table in %, and a last row: chance."""
+    m_values = sorted({m for by_m in rates.values() for m in by_m})
+    rows = [
+        [str(value), *(f"{100 * rates[value][m]:.1f}" for m in m_values)]
+        for value in sorted(rates)
+    ]
+    rows.append(["chance", *(f"{100 * chance(m, n_classes):.1f}" for m in m_values)])
+    return table(
+        [kind, *(f"m={m}" for m in m_values)],
+        rows,
+        [""] * (len(rows) - 1) + ["chance"],
+        left=(0,),
     )

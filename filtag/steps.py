@@ -1181,6 +1181,10 @@ def explain(
         else:
             text = explaining.class_table(explanations, rule)
         atomic_write_text(run.path("results.txt"), text + "\n")
-        logger.info("explained %d images -> %s", len(explanations),
-                    run.path("results.txt").name)  # fmt: skip
+        done = (
+            f"{explaining.short_name(names[0])} ({explanations[0].verdicts()})"
+            if v["image"] is not None
+            else f"{len(explanations)} images of {v['class_name']}"
+        )
+        logger.info("explained %s -> %s", done, (page or run.path("results.txt")).name)
     return result_of(ExplainResult, run, run.path("results.txt"), text=text, page=page)

@@ -1,26 +1,25 @@
 """The pages of ``filtag vis`` and ``filtag plots``: load a step file, build the
-figures (:mod:`filtag.plots`), write standalone HTML (and PNG) files.
+figures (:mod:`filtag.plots`), write the pages (:mod:`filtag.pages`: offline,
+plotly.js shared beside them) and the PNG files.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from filtag import params, plots
-from filtag.artifacts import (
-    atomic_write_bytes,
-    atomic_write_text,
-    load_step_vars,
-    network_of,
-    reserve_run,
-)
+from filtag import pages, params, plots
+from filtag.artifacts import atomic_write_bytes, load_step_vars, network_of, reserve_run
 from filtag.errors import FiltagError
-from filtag.logs import run_logs
+from filtag.logs import plain, run_logs
 from filtag.results import RunResult, result_of
 from filtag.text import printable
 from filtag.variants import VARIANTS
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +69,7 @@ def tag_views(
     network = network_of(meta, args["filtags_file"], "TF")
     run = reserve_run(args["save_dir"], "VIS", network, args["time_delta"])
     with run_logs(run):
-        logger.debug("filter tag views run %s: %s", run.prefix, args)
+        logger.debug("filter tag views run %s: %s", run.prefix, plain(args))
         rule = plots.rule_text(args["kind"], args["value"])
         figures = [
             plots.tags_histogram_figure(
@@ -90,22 +89,23 @@ def tag_views(
         intro = [
             f"Network {network}: {len(classes)} classes, {len(layers)} layers with "
             f"{sum(map(len, layers_tags))} filters; shown: "
-            f"{', '.join(layers[a] for a in shown)}. Tags from {args['filtags_file']}.",
+            f"{', '.join(layers[a] for a in shown)}. Tags from "
+            f"{args['filtags_file'].name}.",
             "FilTag tags a filter with a class when the filter is among the most "
             "active filters of its layer for the images of that class "
             f"({rule}{fallback}). "
             "The tags explain what a filter responds to: a filter tagged with one "
             "class is specific to it, a filter tagged with many classes is shared.",
         ]
-        page = plots.page_html(
-            f"Filter tags of {network}, {args['kind']} = {args['value']}",
-            intro,
-            figures,
-        )
         path = run.path(f"{args['kind']}{args['value']}.html")
-        atomic_write_text(path, page)
+        size = pages.write_page(
+            path,
+            f"Filter tags of {network}, {args['kind']} = {args['value']}",
+            pages.paragraphs(intro) + "".join(map(pages.figure_html, figures)),
+            plotly=True,
+        )
         logger.info(
-            "wrote %s (%d figures, %.1f MB)", path.name, len(figures), len(page) / 1e6
+            "tag page: %d figures -> %s (%.2f MB)", len(figures), path.name, size / 1e6
         )
     return result_of(RunResult, run, path)
 
@@ -146,44 +146,26 @@ def hitrate_plots(
             f"--hitrates-file {args['hitrates_file']} holds no hit rate; rerun "
             "step 4 with test images."
         )
-    images = f"{meta['images']} test images" if "images" in meta else "test images"
-    n_classes = len(v["hit_k"])
-    figures = [
-        plots.hitrate_figure(
-            {variant.name: v[variant.hit_var("totalhit")] for variant in VARIANTS},
-            f"Hit rate of {network}: the network's class among the first m "
-            "tag-ranked classes",
-            f"Pooled over {images} of {n_classes} classes. Higher is better: the "
-            "filter tags agree with the network's own decision.",
-        ),
-        plots.hitrate_figure(
-            {variant.name: v[variant.hit_var("meanhit")] for variant in VARIANTS},
-            f"Hit rate of {network}, mean over classes",
-            f"The mean of the per-class hit rates ({n_classes} classes with test "
-            "images): every class counts the same, however many images it has.",
-        ),
-        plots.class_hitrate_figure(
-            {
-                kind: {printable(c): r for c, r in v[f"hit_{kind}"].items()}
-                for kind in ("k", "q")
-            },
-            m_values[0],
-        ),
-    ]
+    figures = hitrate_figures(v, network)
     run = reserve_run(args["save_dir"], "HRP", network, args["time_delta"])
     with run_logs(run):
-        logger.debug("hit-rate plots run %s: %s", run.prefix, args)
+        logger.debug("hit-rate plots run %s: %s", run.prefix, plain(args))
         intro = [
-            f"Hit rates of {network} from {args['hitrates_file']}.",
+            f"Hit rates of {network} from {args['hitrates_file'].name}.",
             "FilTag ranks the classes for a test image by the tags of the filters "
             "the image activates most. A hit: the network's own top-1 class is "
             "among the first m classes of that ranking. k: the k most active "
             "filters per layer count; q: the q % most active; k = 0 or q = 0: the "
             "filters above the layer's mean.",
         ]
-        page = plots.page_html(f"Hit rates of {network}", intro, figures)
         path = run.path("hitrates.html")
-        atomic_write_text(path, page)
+        size = pages.write_page(
+            path,
+            f"Hit rates of {network}",
+            pages.paragraphs(intro) + "".join(map(pages.figure_html, figures)),
+            plotly=True,
+        )
+        pngs = "no PNG images"
         try:
             images_png = plots.png_images(figures)
         except FiltagError as exc:
@@ -193,5 +175,59 @@ def hitrate_plots(
                 ("total", "mean", "classes"), images_png, strict=True
             ):
                 atomic_write_bytes(run.path(f"hitrates-{suffix}.png"), [png])
-            logger.info("wrote %d PNG images beside the page", len(images_png))
+            pngs = f"{len(images_png)} PNG images beside it"
+        logger.info(
+            "hit-rate page: %d figures -> %s (%.2f MB), %s",
+            len(figures), path.name, size / 1e6, pngs,
+        )  # fmt: skip
     return result_of(RunResult, run, path)
+
+
+def hitrate_figures(v: Mapping[str, Any], network: str) -> list[go.Figure]:
+    """Return the figures of step 4's hit rates, with the chance level.
+
+    Args:
+        v: step 4's variables (``totalhit_*``, ``meanhit_*``, ``hit_k``,
+            ``hit_q``, ``meta``; without ``meta["n_classes"]``, as in files of
+            the original scripts, no chance level is drawn).
+        network: the network's name, for the titles.
+
+    Returns:
+        [pooled over all images, mean over classes, per class at the smallest
+        m]: :func:`filtag.plots.hitrate_figure` twice, then
+        :func:`filtag.plots.class_hitrate_figure`.
+    """
+    meta = v.get("meta") or {}
+    m_values = sorted({m for rates in v["totalhit_k"].values() for m in rates})
+    images = f"{meta['images']} test images" if "images" in meta else "test images"
+    n_classes = meta.get("n_classes")
+    evaluated = len(v["hit_k"])
+    chance = (
+        f" The dotted line is chance: m / {n_classes} classes." if n_classes else ""
+    )
+    return [
+        plots.hitrate_figure(
+            {variant.name: v[variant.hit_var("totalhit")] for variant in VARIANTS},
+            f"Hit rate of {network}: the network's class among the first m "
+            "tag-ranked classes",
+            f"Pooled over {images} of {evaluated} classes. Higher is better: the "
+            f"filter tags agree with the network's own decision.{chance}",
+            n_classes,
+        ),
+        plots.hitrate_figure(
+            {variant.name: v[variant.hit_var("meanhit")] for variant in VARIANTS},
+            f"Hit rate of {network}, mean over classes",
+            f"The mean of the per-class hit rates ({evaluated} classes with test "
+            f"images): every class counts the same, however many images it has."
+            f"{chance}",
+            n_classes,
+        ),
+        plots.class_hitrate_figure(
+            {
+                kind: {printable(c): r for c, r in v[f"hit_{kind}"].items()}
+                for kind in ("k", "q")
+            },
+            m_values[0],
+            n_classes,
+        ),
+    ]

@@ -64,8 +64,52 @@ def test_default_run_runs_all_steps(capsys, default_files, tmp_path: Path) -> No
         for value in range(26)
     )
     assert f"hit rate {100 * best:.1f} % at m = 1, chance 10.0 %" in summary
+    check_report(report, v4, tmp_path)
+
+
+def check_report(report: Path, v4: dict, folder: Path) -> None:
+    """The report opens with the result beside chance, the figure and the examples."""
     page = report.read_text()
+    body = page.split("<body>")[1]
+    best, name, value = max(
+        (v4[f"totalhit_{name}"][value][1], name, value)
+        for name in ("k", "q", "k_ll", "q_ll")
+        for value in reversed(range(26))  # ties: the smaller value, as the report
+    )
+    scope = "last layer" if name.endswith("_ll") else "all layers"
+    headline = (
+        "The filter tags rank the network&#x27;s own class first for "
+        f"{100 * best:.1f} % of the 600 test images ({name[0]} = {value}, {scope}); "
+        "chance is 10.0 %."
+    )
+    assert (
+        f'<h1>filtag on the embedded default</h1>\n<p class="headline">{headline}'
+        in body
+    )
+    order = ['class="headline"', 'class="plotly-graph-div"', 'class="thumbs"',
+             "<h2>More results", "<table>"]  # fmt: skip
+    places = [body.index(mark) for mark in order]
+    assert places == sorted(places) and body.count("Plotly.newPlot") == 1
+    assert body.count('"name":"chance (m \\u002f 10)"') == 4  # a chance line a plot
+    (script,) = re.findall(r'<script src="([^"]+)"', page)
+    assert (folder / script).is_file() and script.startswith("plotly-")
     links = re.findall(r'href="([^"]+)"', page)
-    assert len(links) == 8 and all((tmp_path / link).is_file() for link in links)
-    assert sum(link.endswith("-explanation.html") for link in links) == 3
-    assert f"<td>{100 * v4['totalhit_k'][25][1]:.1f} </td>" in page
+    assert len(links) == 8 and all((folder / link).is_file() for link in links)
+    # thumbnails: two hits and a miss, each page saying the same under the rule
+    thumbs = re.findall(
+        r'<a class="is-(hit|miss)" href="([^"]+)"><img src="data:', body
+    )
+    assert [verdict for verdict, _ in thumbs] == ["hit", "hit", "miss"]
+    for verdict, link in thumbs:
+        assert link.endswith("-explanation.html")
+        explained = (folder / link).read_text()
+        scope_words = "last layer only" if name.endswith("_ll") else "all layers"
+        assert f'"{verdict}">{verdict}</span> at m = 1, {scope_words}: ' in explained
+        assert f"active filters: {name[0]} = {value}: " in explained
+    # the tables, with a chance row each
+    assert f"<td>{100 * v4['totalhit_k'][25][1]:.1f}</td>" in page
+    chance = '<tr class="chance"><td class="name">chance</td><td>10.0</td><td>20.0</td>'
+    assert body.count(chance) == 4
+    # the pages share one plotly.js: the tag page is small
+    (tag_page,) = folder.glob("*-VIS-*-k5.html")
+    assert tag_page.stat().st_size <= 500_000

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from plotly.offline import get_plotlyjs
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from filtag import plots
 from filtag.artifacts import load_vars
@@ -65,13 +65,18 @@ def call_main(script, *argv: object) -> tuple[int, str, str]:
 
 
 def assert_offline_page(page: Path) -> str:
-    """Check that ``page`` embeds plotly.js and loads no script from elsewhere."""
+    """Check that ``page`` loads plotly.js from the file beside it, nothing else.
+
+    The script is plotly's own bundle, written once per folder; the page names
+    no other address (the bundle itself names a map server, for geo plots only).
+    """
     text = page.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>")
-    assert text.count(get_plotlyjs()) == 1
-    assert not re.search(r"<script[^>]*\bsrc=", text)
-    # The bundle itself names a map server (geo plots only); the rest names none.
-    assert not re.search(r"https?://|cdn\.", text.replace(get_plotlyjs(), ""))
+    sources = re.findall(r"<script[^>]*\bsrc=\"([^\"]+)\"", text)
+    assert sources == [f"plotly-{get_plotlyjs_version()}.min.js"]
+    assert (page.parent / sources[0]).read_text(encoding="utf-8") == get_plotlyjs()
+    assert "Plotly.newPlot" in text and "plotly.js v" not in text
+    assert not re.search(r"https?://|cdn\.", text)
     return text
 
 
@@ -210,12 +215,14 @@ def test_cotag_counts_shared_filters(v2) -> None:
 def test_hitrate_lines_are_the_rates_in_percent(v4, prefix) -> None:
     variants = ("k", "k_ll", "q", "q_ll")
     rates = {variant: v4[f"{prefix}_{variant}"] for variant in variants}
-    fig = plots.hitrate_figure(rates, "title", "subtitle")
+    n_classes = v4["meta"]["n_classes"]
+    fig = plots.hitrate_figure(rates, "title", "subtitle", n_classes)
     values = v4["meta"]["k_q"]
-    assert len(fig.data) == 4 * len(values)
+    lines = [line for line in fig.data if line.name != f"chance (m / {n_classes})"]
+    assert len(lines) == 4 * len(values)
     by_axis = {"x": "k", "x2": "k_ll", "x3": "q", "x4": "q_ll"}
     seen = set()
-    for line in fig.data:
+    for line in lines:
         variant = by_axis[line.xaxis]
         kind, value = line.legendgroup[0], int(line.legendgroup[1:])
         assert variant.startswith(kind) and line.name.startswith(f"{kind} = {value}")
@@ -225,11 +232,21 @@ def test_hitrate_lines_are_the_rates_in_percent(v4, prefix) -> None:
         assert line.showlegend == (variant in ("k", "q"))
         seen.add((variant, value))
     assert seen == {(variant, value) for variant in variants for value in values}
+    # one chance line per subplot: 100 m / classes, in the legend once
+    chance = [line for line in fig.data if line not in lines]
+    assert sorted(line.xaxis for line in chance) == sorted(by_axis)
+    for line in chance:
+        assert list(line.x) == v4["meta"]["m"]
+        assert list(line.y) == [100 * min(1, m / n_classes) for m in line.x]
+        assert line.line.dash == "dot"
+    assert [line.showlegend for line in chance].count(True) == 1
+    assert len(plots.hitrate_figure(rates, "t", "s").data) == len(lines)
 
 
 def test_class_hitrates_heatmap(v4) -> None:
     m = v4["meta"]["m"][0]
-    fig = plots.class_hitrate_figure({"k": v4["hit_k"], "q": v4["hit_q"]}, m)
+    n_classes = v4["meta"]["n_classes"]
+    fig = plots.class_hitrate_figure({"k": v4["hit_k"], "q": v4["hit_q"]}, m, n_classes)
     for heat, kind in zip(fig.data, ("k", "q"), strict=True):
         hit = v4[f"hit_{kind}"]
         assert list(heat.y) == list(hit) and list(heat.x) == [
@@ -237,17 +254,11 @@ def test_class_hitrates_heatmap(v4) -> None:
         ]
         expected = [[100 * hit[c][v][m] for v in v4["meta"]["k_q"]] for c in hit]
         assert heat.z.tolist() == expected
-
-
-def test_page_html_embeds_plotly_once_and_escapes_text(v4) -> None:
-    fig = plots.hitrate_figure(
-        {variant: v4[f"totalhit_{variant}"] for variant in ("k", "k_ll", "q", "q_ll")},
-        "t",
-        "s",
-    )
-    page = plots.page_html("A <b> & c", ["x < y"], [fig, fig])
-    assert page.count(get_plotlyjs()) == 1 and page.count("Plotly.newPlot") == 2
-    assert "<h1>A &lt;b&gt; &amp; c</h1>" in page and "<p>x &lt; y</p>" in page
+        # white at chance (m / classes), red below, blue above
+        (low, _), (middle, white), (high, _) = heat.colorscale
+        assert (low, middle, high) == (0, min(1, m / n_classes), 1)
+        assert white == "#f7f7f7"
+    assert f"Chance: {100 * m / n_classes:.1f} %" in fig.layout.title.text
 
 
 # ----------------------------------------------------------------------- scripts
