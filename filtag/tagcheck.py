@@ -8,7 +8,7 @@ test split, and reads the test images once, batch after batch. Per batch:
    (:class:`filtag.ablation.HitCounts`);
 2. the network with all masks 1 gives each image's unablated scores;
 3. the forward rows of :meth:`filtag.ablation.AblationPlan.rows`, one mask
-   row per image, run through ONE compiled graph
+   row per image, run through ONE traced graph
    (:class:`filtag.keras_ablation.ChannelAblator`) in chunks of
    ``batch_size``, and their drops are summed (:class:`filtag.ablation.DropSums`).
 
@@ -30,7 +30,13 @@ import numpy as np
 
 from filtag import ablation, evaluation, params
 from filtag.ablation_plots import check_page
-from filtag.artifacts import atomic_write_text, load_step_vars, reserve_run, write_vars
+from filtag.artifacts import (
+    Run,
+    atomic_write_text,
+    load_step_vars,
+    reserve_run,
+    write_vars,
+)
 from filtag.errors import ArtifactError, FiltagError
 from filtag.logs import progress, run_logs
 from filtag.provenance import now_utc, package_versions
@@ -179,9 +185,11 @@ def _step1_activations(source: TagsRun) -> list[np.ndarray]:
         )
     v1 = load_step_vars(path, "QFA", "step 1's file", ["labels_id"])
     classes = sorted(v1["labels_id"])
-    if len(classes) != len(source.meta2["class_names"]):
+    missing = [i for i in classes if f"filter_act_{i}" not in v1]
+    if len(classes) != len(source.meta2["class_names"]) or missing:
         raise ArtifactError(
-            f"{path} has {len(classes)} classes but {source.path} has "
+            f"{path} has {len(classes)} classes ({len(missing)} without "
+            f"filter_act_<i>) but {source.path} has "
             f"{len(source.meta2['class_names'])}; the files are from different runs."
         )
     return [
@@ -339,7 +347,7 @@ class _Measure:
 
 
 def _meta(
-    run: Any,
+    run: Run,
     source: TagsRun,
     v: dict[str, Any],
     chosen: list[int],

@@ -246,3 +246,12 @@ def test_refuses_a_step1_file(default_chain, tmp_path) -> None:
         tagcheck, "--filtags-file", default_chain["step1"], "--save-dir", tmp_path
     )
     assert "is a step1filteractivations.py file" in text
+
+
+def test_refuses_a_step2_file_whose_step1_file_is_gone(default_chain, tmp_path):
+    moved = load_vars(default_chain["step2"])
+    moved["meta"]["activations_file"] = str(tmp_path / "gone-QFA-x-vars.pkl")
+    path = tmp_path / "2026-01-01-0000-TF-fashion_mnist_cnn-vars.pkl"
+    write_vars(path, moved, "step 2 whose step-1 file is gone")
+    text = refused(tagcheck, "--filtags-file", path, "--save-dir", tmp_path)
+    assert "gone-QFA-x-vars.pkl (named in" in text and "put it back" in text
