@@ -41,6 +41,8 @@ _API = {
     "Step3Result": "filtag.steps",
     "Step4Result": "filtag.steps",
     "ExplainResult": "filtag.steps",
+    "check": "filtag.tagcheck",
+    "CheckResult": "filtag.results",
     "decode": "filtag.relabel",
     "tag_views": "filtag.views",
     "hitrate_plots": "filtag.views",

@@ -105,6 +105,43 @@ VARIABLE_DOCS = {
     "meanhit_q": "as meanhit_k, for the q values.",
     "meanhit_k_ll": "as meanhit_k, last layer only.",
     "meanhit_q_ll": "as meanhit_q, last layer only.",
+    "drop_tagged": "dict {class name: float}: tagcheck.py's mean, over the class's "
+    "test images x, of p_c(x) - p_c(x with T_c ablated); T_c = the filters of the "
+    "chosen layers the rule tags with c, their channels of the layer outputs "
+    "multiplied by 0; p_c = the network's probability of c. NaN: no tagged filter "
+    "(or no readable test image).",
+    "drop_random": "dict {class name: float}: as drop_tagged with, per layer, as "
+    "many filters drawn uniformly without replacement from the layer's filters not "
+    "tagged with c; the mean over the random draws (NaN: no tagged filter, or a "
+    "layer with fewer untagged than tagged filters).",
+    "drop_others": "dict {class name: float}: the mean, over the test images of the "
+    "other classes, of p_c'(x) - p_c'(x with T_c ablated), c' the image's own class "
+    "(the first meta['others_per_class'] images of each class when set).",
+    "n_ablated": "dict {class name: int}: |T_c|, the filters ablated.",
+    "acc_drop_tagged": "dict {class name: float}: as drop_tagged for the top-1 "
+    "accuracy (1 where the network's top-1 output is the image's class).",
+    "acc_drop_random": "dict {class name: float}: as drop_random for the top-1 "
+    "accuracy.",
+    "logp_drop_tagged": "dict {class name: float}: as drop_tagged for log p_c "
+    "(natural log, p clipped at meta['log_epsilon']).",
+    "logp_drop_random": "dict {class name: float}: as drop_random for log p_c.",
+    "drop_random_draws": "dict {class name: float64 array (draws,)}: the drop of "
+    "p_c of each random draw (drop_random is their mean).",
+    "acc_drop_random_draws": "as drop_random_draws, for the top-1 accuracy.",
+    "logp_drop_random_draws": "as drop_random_draws, for log p_c.",
+    "hit_rate": "dict {'all' | 'last': {m: rate}}: the rule's hit rate over the "
+    "test images (the network's top-1 among the first m classes ranked by the tag "
+    "counts of all layers / of the last layer), m = 1..5.",
+    "hit_shuffled": "as hit_rate with the tags' class labels permuted (one "
+    "permutation of the classes per draw, for every filter); the mean over draws.",
+    "hit_shuffled_draws": "dict {'all' | 'last': {m: float64 array (draws,)}}: "
+    "hit_shuffled of each draw.",
+    "hit_chance": "dict {m: rate}: a random ranking's hit rate, min(1, m / classes).",
+    "filter_tags": "list, per selected layer, of int64 arrays (filters,): each "
+    "filter's number of tags under the rule.",
+    "filter_entropy": "list, per selected layer, of float64 arrays (filters,): the "
+    "normalised entropy of each filter's step-1 class activations (0: one class "
+    "only; 1: every class alike; NaN: all zero).",
     "meta": "dict: how the run was made. Step 1: step, network, model path, "
     "layer names, filters per layer, image size, colour mode, preprocessing, "
     "interpolation, split, seed, exemplars (N), images per class, class_names = "

@@ -30,7 +30,9 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line: the problem and a hint."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        # an argument such as "\n" must not break the one line
+        one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+        self.exit(2, f"{self.prog}: error: {one_line} (see --help)\n")
 
 
 def add_arguments(

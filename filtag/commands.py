@@ -227,6 +227,44 @@ Examples:
         ("filtags_file",),
         _show_text,
     ),
+    "check": Command(
+        "filtag.tagcheck:check",
+        "tagcheck.py",
+        """Check the tags by ablation: do a class's tagged filters matter for it?
+
+For each class c with test images, the filters of --layers that the rule
+(--kind, --value) tags with c are switched off (their channels of the layer
+output multiplied by 0) and the network's probability p_c of the class is
+measured again on step 1's test images: drop_tagged (the class's own images),
+drop_random (as many random untagged filters per layer; --random-draws draws
+seeded by --seed-rn) and drop_others (the other classes' images, each for its
+own class); the same for log p_c and the top-1 accuracy. Beside them: the
+rule's hit rates against chance and against shuffled tags, and per filter its
+number of tags and the entropy of its class activations.
+
+Reads step 2's -vars.pkl (step 1's network and file through it); writes, in
+--save-dir, <run id>-TC-<network>-vars.pkl (see -vars-info.txt), -results.txt
+and the page -check.html; prints the table and the summary, then the path of
+the -vars.pkl as the last line.
+
+Example:
+    filtag check --filtags-file results/...-TF-VGG16-vars.pkl --layers all""",
+        {
+            "filtags_file": None,
+            "kind": "k",
+            "value": 5,
+            "check_layers": "last",
+            "random_draws": 10,
+            "others_per_class": None,
+            "images_dir": None,
+            "split": None,
+            "seed_rn": None,
+            "batch_size": 32,
+            **_COMMON,
+        },
+        ("filtags_file",),
+        _show_text,
+    ),
     "decode": Command(
         "filtag.relabel:decode",
         "labdecode.py",

@@ -290,6 +290,23 @@ PARAMS: dict[str, Param] = {
         names,
         option="--layers",
     ),
+    "check_layers": Param(
+        "layers whose tagged filters are switched off: last (the last selected "
+        "layer), all (every selected layer at once) or a comma list of layer names",
+        option="--layers",
+    ),
+    "random_draws": Param(
+        "random filter sets per class to compare the tagged ones with (and "
+        "shuffles of the tags' class labels for the hit-rate baseline)",
+        positive_int,
+        "N",
+    ),
+    "others_per_class": Param(
+        "drop_others counts at most the first N test images of each other class "
+        "(None: all; its cost grows with classes x test images)",
+        positive_int,
+        "N",
+    ),
     "hitrates_file": Param("step 4's -vars.pkl (HR)", path, "FILE"),
     "export": Param(
         "also write the results as CSV/JSON beside the pickles (for ImageNet, "

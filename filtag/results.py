@@ -75,6 +75,22 @@ class ExplainResult(RunResult):
     page: Path | None = None
 
 
+@dataclass(frozen=True)
+class CheckResult(RunResult):
+    """A tag check run: ``path`` is its ``-vars.pkl``.
+
+    Attributes:
+        summary: for how many classes the tagged filters matter, one line.
+        text: the results as printed (``-results.txt``): the per-class table,
+            the summary, the hit-rate baselines.
+        page: the HTML page of the figures.
+    """
+
+    summary: str = ""
+    text: str = ""
+    page: Path | None = None
+
+
 def result_of(cls: type, run: Run, path: Path, **extra: Any) -> Any:
     """Return a result of type ``cls`` listing every file of ``run``."""
     files = sorted(run.save_dir.glob(glob.escape(run.prefix) + "-*"))

@@ -230,3 +230,70 @@ def reference_rates(top1_by_class, rankings_by_class, m_values):
         for k in k_values
     }
     return per_class, total, mean
+
+
+# ------------------------------------------------------------ the tag check
+
+
+def zeroed_copy(model: keras.Model, zeroed: dict[str, Sequence[int]]) -> keras.Model:
+    """A copy of ``model`` whose listed filters' kernel (and bias) are 0.
+
+    The filter's output channel is then 0 before the layer's activation, and so
+    after it when the activation maps 0 to 0 (ReLU, ReLU6, none): the layer's
+    output has the channel zeroed, as the ablation asks.
+
+    Args:
+        model: the network.
+        zeroed: {layer name: filter indices}; Conv2D or DepthwiseConv2D layers
+            (depthwise output channel = input channel * multiplier + m).
+    """
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    for name, filters in zeroed.items():
+        layer = copy.get_layer(name)
+        assert np.asarray(layer.activation(np.zeros(1, np.float32)))[0] == 0
+        weights = layer.get_weights()
+        kernel = weights[0]
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            kernel = kernel.reshape(*kernel.shape[:2], -1)  # (kh, kw, in * mult)
+        kernel[..., list(filters)] = 0  # the output channels' kernels
+        weights[0] = kernel.reshape(weights[0].shape)
+        if layer.use_bias:
+            weights[1][list(filters)] = 0
+        layer.set_weights(weights)
+    return copy
+
+
+def probabilities(outputs: np.ndarray) -> np.ndarray:
+    """One image's outputs as probabilities: kept when they are, else softmax."""
+    outputs = np.asarray(outputs, np.float64)
+    if (outputs >= 0).all() and abs(outputs.sum() - 1) <= 1e-3:
+        return outputs
+    e = np.exp(outputs - outputs.max())
+    return e / e.sum()
+
+
+def own_class_scores(model, image: np.ndarray, target: int) -> tuple[float, ...]:
+    """(p, log p, top-1 correct) of one image for its class, by one eager call."""
+    outputs = model(image[None].astype(np.float32), training=False)
+    p = probabilities(np.asarray(outputs)[0])
+    return p[target], math.log(max(p[target], 1e-12)), float(p.argmax() == target)
+
+
+def reference_drops(
+    model: keras.Model,
+    copies: Sequence[keras.Model],
+    images: Sequence[np.ndarray],
+    targets: Sequence[int],
+) -> np.ndarray:
+    """Mean over images of the drops of (p, log p, correct), per ablated copy.
+
+    Returns:
+        float64 (len(copies), 3).
+    """
+    drops = np.zeros((len(copies), 3))
+    for image, target in zip(images, targets, strict=True):
+        base = np.array(own_class_scores(model, image, target))
+        for i, copy in enumerate(copies):
+            drops[i] += base - np.array(own_class_scores(copy, image, target))
+    return drops / len(images)
