@@ -2,7 +2,7 @@
 
 The functions take the check's variables (see :mod:`filtag.ablation`) and
 return :class:`plotly.graph_objects.Figure` objects; :func:`check_page` puts
-them on one standalone page with :func:`filtag.plots.page_html`. Nothing here
+them on one page (:mod:`filtag.pages`). Nothing here
 reads or writes a file.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from filtag import plots
+from filtag import pages
 from filtag.ablation import SCOPES, class_order
 
 TAGGED = "#1f4e9c"
@@ -252,8 +252,9 @@ def specificity_figure(
 
 def check_page(
     variables: Mapping[str, Any], layer_names: Sequence[str], summary: str
-) -> str:
-    """Return the check's offline page: the drops, the hit rates, the specificity.
+) -> tuple[str, str]:
+    """Return the check's page, (title, HTML body): the drops, the hit rates, the
+    specificity.
 
     Args:
         variables: the check's variables, ``meta`` included.
@@ -281,8 +282,7 @@ def check_page(
             variables["filter_tags"], variables["filter_entropy"], layer_names
         ),
     ]
-    return plots.page_html(
+    return (
         f"Tag check of {meta['network']}, {meta['kind']} = {meta['value']}",
-        intro,
-        figures,
+        pages.paragraphs(intro) + "".join(map(pages.figure_html, figures)),
     )

@@ -1,9 +1,10 @@
 """The demo run: every step and view on the embedded default, and a report page.
 
 :func:`demo` makes the embedded default if needed (:mod:`filtag.default`),
-runs steps 1-4 with the scripts' defaults, the tag page, the hit-rate plots and
-three explained test images (two hits and a miss under the best rule), and
-writes a report page that opens with the result and links them all.
+runs steps 1-4 with the scripts' defaults, the tag check (ablation), the tag
+page, the hit-rate plots and three explained test images (two hits and a miss
+under the best rule), and writes a report page that opens with the result and
+links them all.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filtag import default, explanation, pages, params, report, steps, views
+from filtag import (
+    default,
+    explanation,
+    pages,
+    params,
+    report,
+    steps,
+    tagcheck,
+    views,
+)
 from filtag.results import RunResult
 from filtag.variants import variant
 
@@ -61,6 +71,9 @@ def demo(
         **common,
     )  # fmt: skip
     runs["step4"] = steps.step4(eval_file=runs["step3"].path, **common)
+    runs["check"] = tagcheck.check(
+        filtags_file=runs["step2"].path, batch_size=v["batch_size"], **common
+    )
     runs["vis"] = views.tag_views(filtags_file=runs["step2"].path, **common)
     runs["plots"] = views.hitrate_plots(hitrates_file=runs["step4"].path, **common)
     path = _beside(runs["step4"].path, "-report.html")
@@ -93,6 +106,10 @@ def _report_body(
     links = [
         ("filter tags (k = 5): tag maps and classes sharing filters", runs["vis"].path),
         ("hit rates against m, and per class", runs["plots"].path),
+        (
+            f"tag check, do the tagged filters matter? {runs['check'].summary}",
+            runs["check"].page,
+        ),
         ("hit-rate tables (text)", _beside(runs["step4"].path, "-results.txt")),
         ("step 2 tags (CSV)", _beside(runs["step2"].path, "-tags.csv")),
         ("step 3 rankings (CSV)", _beside(runs["step3"].path, "-rankings.csv")),

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from filtag import ablation, evaluation, params
+from filtag import ablation, evaluation, pages, params
 from filtag.ablation_plots import check_page
 from filtag.artifacts import (
     Run,
@@ -134,7 +134,9 @@ def check(
         text = _results_text(variables, summary, n_tags, entropy, layer_names)
         atomic_write_text(run.path("results.txt"), text + "\n")
         page = run.path("check.html")
-        atomic_write_text(page, check_page(variables, layer_names, summary))
+        pages.write_page(
+            page, *check_page(variables, layer_names, summary), plotly=True
+        )
         header = f"filtag tag check (ablation), run {run.prefix}"
         write_vars(run.vars_path, variables, header)
         logger.info(

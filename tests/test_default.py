@@ -49,7 +49,7 @@ def test_default_run_runs_all_steps(capsys, default_files, tmp_path: Path) -> No
     summary = out.strip().splitlines()[0]
     assert summary.startswith("best rule ") and summary.endswith(f"report: {report}")
     tags = {p.name.split("-")[4] for p in tmp_path.glob("*-vars.pkl")}
-    assert tags == {"QFA", "TF", "E", "HR"}
+    assert tags == {"QFA", "TF", "E", "HR", "TC"}
     (step1_file,) = tmp_path.glob("*-QFA-*-vars.pkl")
     (step4_file,) = tmp_path.glob("*-HR-*-vars.pkl")
     v1 = load_vars(step1_file)
@@ -94,7 +94,9 @@ def check_report(report: Path, v4: dict, folder: Path) -> None:
     (script,) = re.findall(r'<script src="([^"]+)"', page)
     assert (folder / script).is_file() and script.startswith("plotly-")
     links = re.findall(r'href="([^"]+)"', page)
-    assert len(links) == 8 and all((folder / link).is_file() for link in links)
+    assert len(links) == 9 and all((folder / link).is_file() for link in links)
+    (check,) = [link for link in links if link.endswith("-check.html")]
+    assert "tag check, do the tagged filters matter? tagged filters matter for" in page
     # thumbnails: two hits and a miss, each page saying the same under the rule
     thumbs = re.findall(
         r'<a class="is-(hit|miss)" href="([^"]+)"><img src="data:', body
