@@ -96,6 +96,7 @@ def check_report(report: Path, v4: dict, folder: Path) -> None:
     links = re.findall(r'href="([^"]+)"', page)
     assert len(links) == 9 and all((folder / link).is_file() for link in links)
     (check,) = [link for link in links if link.endswith("-check.html")]
+    assert "tagged filters matter for" in (folder / check).read_text()
     assert "tag check, do the tagged filters matter? tagged filters matter for" in page
     # thumbnails: two hits and a miss, each page saying the same under the rule
     thumbs = re.findall(
