@@ -27,6 +27,11 @@ SEED_RN = None  # None: step 1's
 BATCH_SIZE = 32
 SAVE_DIR = "results"
 TIME_DELTA = 0  # hours from UTC for the run id
+NETWORK = None  # only for a step-2 file of the original FilTag scripts: its network
+WEIGHTS = None  # ... its weights
+LAYERS = None  # ... its layers (None: the original's 'conv' in the layer name)
+PREPROCESS = "auto"  # ... its preprocessing
+CLASS_NAMES = None  # ... a file naming its outputs, when not ImageNet's
 # -----------------------------------------------------------------------------------
 
 
@@ -47,6 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=BATCH_SIZE,
         save_dir=SAVE_DIR,
         time_delta=TIME_DELTA,
+        network=NETWORK,
+        weights=WEIGHTS,
+        layers=LAYERS,
+        preprocess=PREPROCESS,
+        class_names=CLASS_NAMES,
     )
 
 

@@ -51,6 +51,12 @@ PICKLE_PROTOCOL = 4
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
+#: The tags in the file names of the original FilTag scripts, and filtag's.
+ORIGINAL_TAGS = {"CA": "QFA", "LF": "TF"}
+
+#: The original step 2's variables, and filtag's names of them.
+ORIGINAL_NAMES = {"labels_filters": "filTags_k", "labels_filters_per": "filTags_q"}
+
 #: What each variable holds, for the ``-vars-info.txt`` files. ``<i>`` stands
 #: for a class index, ``<X>`` for a class index in step 3's per-class files.
 VARIABLE_DOCS = {
@@ -282,12 +288,14 @@ def network_of(meta: Any, path: Path, tag: str) -> str:
         tag: the step's tag.
 
     Returns:
-        ``meta["network"]``, else the network part of the file name, else the
-        file name without ``.pkl``.
+        ``meta["network"]``, else the network part of the file name (the
+        original scripts' tags count: ``-CA-`` for step 1, ``-LF-`` for step
+        2), else the file name without ``.pkl``.
     """
     if isinstance(meta, dict) and isinstance(meta.get("network"), str):
         return meta["network"]
-    match = re.search(rf"-{tag}-(.+)-vars(?:\.pkl)?$", path.name)
+    tags = "|".join([tag, *(o for o, t in ORIGINAL_TAGS.items() if t == tag)])
+    match = re.search(rf"-(?:{tags})-(.+)-vars(?:\.pkl)?$", path.name)
     return match.group(1) if match else path.name.removesuffix(".pkl")
 
 
@@ -378,7 +386,13 @@ def _running(pid: int) -> bool:
 
 
 def names_path(vars_path: Path) -> Path:
-    """Return the names file of a vars file: ``x-vars.pkl`` -> ``x-vars-names.pkl``."""
+    """Return the names file of a vars file: ``x-vars.pkl`` -> ``x-vars-names.pkl``.
+
+    The original FilTag scripts name them without ``.pkl``: ``x-vars`` ->
+    ``x-vars-names``.
+    """
+    if not vars_path.name.endswith(".pkl"):
+        return vars_path.with_name(vars_path.name + "-names")
     return vars_path.with_name(vars_path.name.removesuffix(".pkl") + "-names.pkl")
 
 
@@ -549,7 +563,8 @@ def load_vars(vars_path: str | Path, kind: str | None = None) -> dict[str, Any]:
                 "printed (its -vars-names.pkl must lie beside it)."
             )
     try:
-        names = _load_names(npath)
+        # the original scripts write "filter_act_0: filter activations of class x"
+        names = [name.split(":")[0] for name in _load_names(npath)]
         data = vars_path.read_bytes()
         values, position = {}, 0
         for name in names:
@@ -580,6 +595,26 @@ def load_vars(vars_path: str | Path, kind: str | None = None) -> dict[str, Any]:
     return values
 
 
+def _filtag_names(variables: dict[str, Any]) -> dict[str, Any]:
+    """Return the variables of an original step-2 file under filtag's names.
+
+    The original step 2 keys ``labels_filters`` (the k tags) by the position of
+    k in its k list and ``labels_filters_per`` (the q tags) by the values of
+    the same list, in order: position i stands for the i-th q key. Other files
+    are returned unchanged.
+    """
+    k_tags, q_tags = (variables.get(name) for name in ORIGINAL_NAMES)
+    if not (isinstance(k_tags, dict) and isinstance(q_tags, dict)):
+        return variables
+    values = list(q_tags)
+    if sorted(k_tags) == list(range(len(values))):
+        k_tags = {values[i]: tags for i, tags in k_tags.items()}
+    renamed = {
+        ORIGINAL_NAMES.get(name, name): value for name, value in variables.items()
+    }
+    return {**renamed, "filTags_k": k_tags}
+
+
 def load_step_vars(
     vars_path: str | Path, tag: str, flag: str, required: Iterable[str] = ()
 ) -> dict[str, Any]:
@@ -598,7 +633,7 @@ def load_step_vars(
         ArtifactError: the file is unreadable, from another step, incomplete or
             not what step ``tag`` writes (:func:`filtag.schema.validate`).
     """
-    variables = load_vars(vars_path)
+    variables = _filtag_names(load_vars(vars_path))
     meta = variables.get("meta")
     found = meta.get("step") if isinstance(meta, dict) else None
     if found != tag and (found is not None or meta is not None):

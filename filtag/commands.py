@@ -205,7 +205,9 @@ image, titled by its file name, the network's class highlighted).
 Reads step 2's -vars.pkl (the network and its layers come from step 1 through
 it); writes <run id>-SI-<network>-results.txt (and -explanation.html) in
 --save-dir, prints the explanation, then the path of the results as the last
-line.
+line. A step-2 file of the original FilTag scripts records no network: pass
+--network (--weights, --layers: default the original's 'conv' in the layer
+name) with --image.
 
 Examples:
     filtag explain --filtags-file results/...-TF-VGG16-vars.pkl --class-name Bag
@@ -223,6 +225,11 @@ Examples:
             "seed_rn": None,
             "batch_size": 32,
             **_COMMON,
+            "network": None,
+            "weights": None,
+            "layers": None,
+            "preprocess": "auto",
+            "class_names": None,
         },
         ("filtags_file",),
         _show_text,
@@ -261,6 +268,11 @@ Example:
             "seed_rn": None,
             "batch_size": 32,
             **_COMMON,
+            "network": None,
+            "weights": None,
+            "layers": None,
+            "preprocess": "auto",
+            "class_names": None,
         },
         ("filtags_file",),
         _show_text,

@@ -592,16 +592,29 @@ def load_tags_run(
     k_q: list[int] | None,
     batch_size: int,
     mixed_precision: bool = False,
+    original: dict[str, Any] | None = None,
 ) -> TagsRun:
     """Load a step-2 file and rebuild step 1's network, layers and image reading.
 
+    Args:
+        filtags_file: step 2's ``-vars.pkl``.
+        k_q: the values wanted (None: all of the file's).
+        batch_size: images per batch of the probe.
+        mixed_precision: compute the network in float16.
+        original: for a step-2 file of the original FilTag scripts, which
+            records no network: ``network``, ``weights``, ``layers``,
+            ``preprocess`` and ``class_names`` (see :func:`original_tags_run`);
+            None: such a file is refused.
+
     Raises:
-        FiltagError: the file is not a filtag step-2 file, a value of ``k_q`` is
-            not in it, or the model file changed since step 1.
+        FiltagError: the file is not a step-2 file, a value of ``k_q`` is not in
+            it, or the model file changed since step 1.
     """
     v2 = load_step_vars(
         filtags_file, "TF", "--filtags-file", ["filTags_k", "filTags_q"]
     )
+    if v2.get("meta") is None and original is not None:
+        return original_tags_run(filtags_file, v2, **original)
     meta2 = _previous_meta(v2, "meta", "--filtags-file", filtags_file)
     meta1 = _previous_meta(meta2, "step1", "--filtags-file", filtags_file)
     k_q = k_q or meta2["k_q"]
@@ -633,6 +646,64 @@ def load_tags_run(
     net = Network(net.name, net.model_file, net.model, net.layers, spec,
                   meta1["preprocess"], net.strategy)  # fmt: skip
     return TagsRun(filtags_file, v2, meta1, list(k_q), net)
+
+
+def original_tags_run(
+    filtags_file: Path,
+    v2: dict[str, Any],
+    network: str | None,
+    weights: str | None,
+    layers: str | None,
+    preprocess: str,
+    class_names: Path | None,
+) -> TagsRun:
+    """Rebuild what a step-2 file of the original FilTag scripts does not record.
+
+    The original step 2 writes the tags alone: the network is given here, its
+    layers by the original rule (``'conv' in layer.name``) unless ``layers``
+    says otherwise, and the classes are the tags' names in sorted order (the
+    original step 1's class order).
+
+    Raises:
+        FiltagError: no ``network``, or the tags do not fit its layers.
+    """
+    if network is None:
+        raise ArtifactError(
+            f"--filtags-file {filtags_file} is a file of the original FilTag scripts, "
+            "which does not record the network; pass --network (and --weights, "
+            "--layers) as step 1 used them."
+        )
+    net = load_network(network, weights, layers or "name", preprocess, "nearest",
+                       False)  # fmt: skip
+    filters = [int(layer.output.shape[-1]) for layer in net.layers]
+    tags = v2["filTags_k"][min(v2["filTags_k"])]
+    if [len(layer) for layer in tags] != filters:
+        raise FiltagError(
+            f"--filtags-file {filtags_file} has tags for {[len(t) for t in tags]} "
+            f"filters per layer but --network {network} --layers {layers or 'name'} "
+            f"selects {filters}; pass the network and layers step 1 used."
+        )
+    classes = sorted({name for kind in ("filTags_k", "filTags_q")
+                      for layers_tags in v2[kind].values() for layer in layers_tags
+                      for filter_tags in layer for name in filter_tags})  # fmt: skip
+    meta1 = {
+        "network": net.name,
+        "model_path": str(net.model_file) if net.model_file else None,
+        "weights": weights,
+        "layer_names": [layer.name for layer in net.layers],
+        "filters_per_layer": filters,
+        "image_size": [net.spec.height, net.spec.width],
+        "color_mode": net.spec.color_mode,
+        "preprocess": net.preprocess,
+        "interpolation": "nearest",
+        "class_names": labels.output_class_names(
+            int(net.model.output_shape[-1]), classes, class_names
+        ),
+    }
+    k_q = sorted(v2["filTags_k"])
+    v2 = {**v2, "meta": {"step": "TF", "network": net.name, "class_names": classes,
+                         "k_q": k_q, "step1": meta1}}  # fmt: skip
+    return TagsRun(filtags_file, v2, meta1, k_q, net)
 
 
 def _step1_split(
@@ -1103,12 +1174,21 @@ def explain(
     batch_size: int = 32,
     save_dir: str | Path = "results",
     time_delta: float = 0,
+    network: str | None = None,
+    weights: str | None = None,
+    layers: str | None = None,
+    preprocess: str = "auto",
+    class_names: str | Path | None = None,
 ) -> ExplainResult:
     """Explain images by the tags of their active filters, under one rule.
 
     With ``image``: that one file, in full (top-5, ranking, per layer the
     active filters and their tags; with ``html``, a page too). Otherwise:
     every test image of ``class_name`` (step 1's split), one row each.
+
+    ``network``, ``weights``, ``layers``, ``preprocess`` and ``class_names``
+    serve a step-2 file of the original FilTag scripts only, which records no
+    network (see :func:`original_tags_run`); filtag's own files ignore them.
 
     Returns:
         The run; ``path`` is its ``-results.txt``, ``text`` the explanation.
@@ -1120,12 +1200,23 @@ def explain(
         {"filtags_file": filtags_file, "class_name": class_name, "image": image,
          "kind": kind, "value": value, "html": html, "images_dir": images_dir,
          "split": split, "seed_rn": seed_rn, "batch_size": batch_size,
-         "save_dir": save_dir, "time_delta": time_delta},
+         "save_dir": save_dir, "time_delta": time_delta, "network": network,
+         "weights": weights, "layers": layers, "preprocess": preprocess,
+         "class_names": class_names},
         required=["filtags_file"],
     )  # fmt: skip
     if v["image"] is None and v["class_name"] is None:
         raise FiltagError("pass --class-name NAME or --image FILE to explain.")
-    source = load_tags_run(v["filtags_file"], None, v["batch_size"])
+    original = {
+        key: v[key]
+        for key in ("network", "weights", "layers", "preprocess", "class_names")
+    }
+    source = load_tags_run(v["filtags_file"], None, v["batch_size"], False, original)
+    if source.meta2.get("run_id") is None and v["image"] is None:
+        raise FiltagError(
+            f"--filtags-file {v['filtags_file']} is a file of the original FilTag "
+            "scripts, which does not record step 1's split; explain an --image."
+        )
     values = source.v2[f"filTags_{v['kind']}"]
     rule_value = (
         v["value"] if v["value"] is not None else (5 if 5 in values else min(values))
