@@ -228,6 +228,67 @@ def test_bad_numbers_are_refused(chain, tmp_path, script, flag, value, message) 
     assert message in _fails(module, *source, flag, value, "--save-dir", tmp_path)
 
 
+def test_huge_values_are_refused_at_once(chain, tmp_path) -> None:
+    """Values above 100,000 are refused before any range is built."""
+    text = _fails(step2, "--activations-file", chain["step1"], "--k-q",
+                  "0-1000000000", "--save-dir", tmp_path)  # fmt: skip
+    assert (
+        "argument --k-q: expected values <= 100,000 (k is useful up to the largest "
+        "layer's filter count, e.g. 512 for VGG16, 2048 for ResNet50; q up to 100); "
+        "Received: '0-1000000000'"
+    ) in text
+    text = _fails(step4, "--eval-file", chain["step3"], "--m", "1,200000",
+                  "--save-dir", tmp_path)  # fmt: skip
+    assert "(m is useful up to the number of classes); Received: '200000'" in text
+    assert len(text.splitlines()) == 1 and not list(tmp_path.iterdir())
+
+
+def test_k_above_every_layer_warns_in_one_line(chain, tmp_path) -> None:
+    path, _ = _run(step2, "--activations-file", chain["step1"], "--k-q", "0-2000",
+                   "--save-dir", tmp_path)  # fmt: skip
+    warnings = Path(str(path).replace("-vars.pkl", "-warnings.log")).read_text()
+    lines = warnings.splitlines()
+    assert len(lines) == 2, warnings  # one for k, one for q
+    assert lines[0].endswith(
+        "layer 0 (16 filters): k=17-2000; layer 1 (32 filters): k=33-2000; "
+        "layer 2 (64 filters): k=65-2000; layer 3 (64 filters): k=65-2000"
+    )
+    assert lines[1].endswith(
+        "q=101-2000 is more than 100 percent; the mean rule (filters above the "
+        "layer's mean) applies instead"
+    )
+
+
+def test_outputs_that_are_no_class_folder(
+    capsys, lite0_model, small_images: Path, tmp_path
+) -> None:
+    """An ImageNet network on Fashion-MNIST folders: warned in step 1, refused by
+    step 4; the tags are still made and shown, predictions with their names."""
+    si_eval = importlib.import_module("si-eval")
+    out = ("--save-dir", tmp_path)
+    s1, _ = _run(step1, "--network", lite0_model, "--images-dir", small_images, *out)
+    err = capsys.readouterr().err
+    expected = (
+        "the network's outputs are ImageNet wnids (n01440764, n01443537, "
+        "n01484850, ...) and the class folders are Ankle_boot, Bag, Coat, ...: "
+        "none is the other's, so hit rates will be 0; pass --class-names or use a "
+        "network trained on these classes"
+    )
+    assert f"WARNING {expected}" in err
+    warnings = Path(str(s1).replace("-vars.pkl", "-warnings.log")).read_text()
+    assert expected in warnings
+    s2, _ = _run(step2, "--activations-file", s1, "--k-q", "1,5", *out)
+    s3, _ = _run(step3, "--filtags-file", s2, *out)
+    text = _fails(step4, "--eval-file", s3, *out)
+    assert text.splitlines()[-1].endswith(f"{s3}: {expected}")
+    image = next((small_images / "Bag").iterdir())
+    _, printed = _run(si_eval, "--filtags-file", s2, "--image", image, *out)
+    top5 = [line for line in printed.splitlines() if line.startswith("| n0")]
+    assert len(top5) == 5 and all(
+        len(line.split("|")[1].split()) >= 2 for line in top5
+    )  # "n02088364 beagle"
+
+
 def test_missing_values_and_unknown_classes(chain, tmp_path: Path) -> None:
     out = ("--save-dir", tmp_path)
     text = _fails(step3, "--filtags-file", chain["step2"], "--k-q", "3", *out)
@@ -285,8 +346,15 @@ def test_all_steps_on_efficientnet_lite0_imagenet(lite0_chain) -> None:
     files = [load_vars(lite0_chain["step3"].parent / f) for f in v3["eval_files"]]
     (jeep,) = [f for f in files if f["y"]]
     assert jeep["class_images_dict"] == {"n03594945": ["n03594945/imagenet_06_609.jpg"]}
-    assert jeep["y"][0][0][0] in imagenet_wnids()  # the network's prediction, a wnid
-    assert v4["meta"]["images"] == 1 and v4["totalhit_k"][0][10] in (0.0, 1.0)
+    top1 = jeep["y"][0][0][0]
+    assert top1 in imagenet_wnids()  # the network's prediction, a wnid
+    assert v4["meta"]["images"] == 1
+    for variant in ("k", "q", "k_ll", "q_ll"):  # one image: its hit, 0 or 1
+        for value in v3["k_q"]:
+            ranked = [name for name, _ in jeep[f"y_{variant}"][value][0]]
+            for m in (1, 3, 10):
+                expected = float(top1 in ranked[:m])
+                assert v4[f"totalhit_{variant}"][value][m] == expected
 
 
 def test_step3_takes_a_decoded_step2_file(lite0_chain, tmp_path: Path) -> None:
