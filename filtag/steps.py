@@ -41,6 +41,7 @@ from filtag.artifacts import (
 )
 from filtag.errors import ArtifactError, FiltagError
 from filtag.logs import progress, run_logs
+from filtag.networks import Network, load_network
 from filtag.provenance import file_digest, now_utc, package_versions, split_digest
 from filtag.results import (
     ExplainResult,
@@ -63,72 +64,6 @@ DEFAULT_NETWORK = "default"
 
 
 # --------------------------------------------------------------------- networks
-
-
-@dataclass(frozen=True)
-class Network:
-    """A network ready for the probe: the model, its layers and its input.
-
-    Attributes:
-        name: the name in file names (application name or file stem).
-        model_file: the model file, or None for an application.
-        model: the Keras model.
-        layers: the selected layers.
-        spec: how images are read (:class:`filtag.data.ImageSpec`).
-        preprocess: the preprocessing recorded (resolved ``auto``).
-        strategy: the ``tf.distribute`` strategy the model was built in.
-    """
-
-    name: str
-    model_file: Path | None
-    model: Any
-    layers: list
-    spec: Any
-    preprocess: str
-    strategy: Any
-
-    def probe(self, batch_size: int) -> Any:
-        """Return the network's :class:`filtag.activations.FilterProbe`."""
-        from filtag import activations, models
-
-        return activations.FilterProbe(
-            self.model,
-            self.layers,
-            models.preprocess_function(self.preprocess),
-            batch_size=batch_size,
-            strategy=self.strategy,
-        )
-
-
-def load_network(
-    network: str,
-    weights: str | None,
-    layers: str,
-    preprocess: str,
-    interpolation: str,
-    mixed_precision: bool,
-) -> Network:
-    """Build a :class:`Network` from the inputs of step 1 (or step 1's meta).
-
-    Raises:
-        FiltagError: the network, its weights or its layers cannot be used.
-    """
-    from filtag import models
-
-    strategy = models.distribution()
-    with strategy.scope():
-        model = models.load_network(network, weights)
-        if mixed_precision:
-            model = models.mixed_precision(model)
-    return Network(
-        models.network_name(network),
-        Path(network) if models.is_model_file(network) else None,
-        model,
-        models.select_layers(model, layers),
-        models.image_spec(model, interpolation),
-        models.resolve_preprocess(preprocess, network),
-        strategy,
-    )
 
 
 def _resolve_default(
@@ -213,9 +148,7 @@ def step1(
         net_arg, v["weights"], v["layers"], v["preprocess"], v["interpolation"],
         v["mixed_precision"],
     )  # fmt: skip
-    output_names = labels.output_class_names(
-        int(net.model.output_shape[-1]), classes, names_file
-    )
+    output_names = labels.output_class_names(net.n_outputs, classes, names_file)
     probe = net.probe(v["batch_size"])
     run = claim_run(v["save_dir"], "QFA", net.name, v["time_delta"], v["resume"])
     with run_logs(run), resumable(run):
@@ -231,7 +164,7 @@ def step1(
             "model_sha256": file_digest(net.model_file) if net.model_file else None,
             "weights": v["weights"],
             "layers_rule": v["layers"],
-            "layer_names": [layer.name for layer in net.layers],
+            "layer_names": net.layer_names,
             "filters_per_layer": list(probe.filters_per_layer),
             "image_size": [net.spec.height, net.spec.width],
             "color_mode": net.spec.color_mode,
@@ -310,7 +243,8 @@ def step1(
             "step 1: %d classes, %d train images read (%d broken, %d non-image and "
             "%d hidden files skipped); %d layers, %d filters -> %s",
             len(classes), int(sums.counts.sum()), skipped, len(split_files.rejected),
-            len(split_files.hidden), len(net.layers), n_filters, run.vars_path.name,
+            len(split_files.hidden), len(net.layer_names), n_filters,
+            run.vars_path.name,
         )  # fmt: skip
     return result_of(Step1Result, run, run.vars_path)
 
@@ -638,13 +572,6 @@ def load_tags_run(
         meta1["interpolation"],
         mixed_precision,
     )
-    from filtag import data
-
-    spec = data.ImageSpec(
-        *meta1["image_size"], meta1["color_mode"], meta1["interpolation"]
-    )
-    net = Network(net.name, net.model_file, net.model, net.layers, spec,
-                  meta1["preprocess"], net.strategy)  # fmt: skip
     return TagsRun(filtags_file, v2, meta1, list(k_q), net)
 
 
@@ -675,7 +602,7 @@ def original_tags_run(
         )
     net = load_network(network, weights, layers or "name", preprocess, "nearest",
                        False)  # fmt: skip
-    filters = [int(layer.output.shape[-1]) for layer in net.layers]
+    filters = net.filters_per_layer
     tags = v2["filTags_k"][min(v2["filTags_k"])]
     if [len(layer) for layer in tags] != filters:
         raise FiltagError(
@@ -690,15 +617,13 @@ def original_tags_run(
         "network": net.name,
         "model_path": str(net.model_file) if net.model_file else None,
         "weights": weights,
-        "layer_names": [layer.name for layer in net.layers],
+        "layer_names": net.layer_names,
         "filters_per_layer": filters,
         "image_size": [net.spec.height, net.spec.width],
         "color_mode": net.spec.color_mode,
         "preprocess": net.preprocess,
         "interpolation": "nearest",
-        "class_names": labels.output_class_names(
-            int(net.model.output_shape[-1]), classes, class_names
-        ),
+        "class_names": labels.output_class_names(net.n_outputs, classes, class_names),
     }
     k_q = sorted(v2["filTags_k"])
     v2 = {**v2, "meta": {"step": "TF", "network": net.name, "class_names": classes,

@@ -263,14 +263,10 @@ class _Measure:
     seed: int
 
     def __post_init__(self) -> None:
-        from filtag import keras_ablation, models
-
         net = self.source.network
         self.batch_size = self.v["batch_size"]
         self.probe = net.probe(self.batch_size)
-        self.ablator = keras_ablation.ChannelAblator(
-            net.model, self.columns, models.preprocess_function(net.preprocess)
-        )
+        self.ablator = net.ablator(self.columns)
         n_classes = len(self.source.meta2["class_names"])
         self.sums = ablation.DropSums(self.plan, n_classes)
         self.hits = ablation.HitCounts(
