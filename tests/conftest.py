@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import tests.support.torch_shim  # noqa: F401  (before anything imports torchvision)
 from filtag.default import DefaultFiles, ensure_default
 from tests.support.lite0 import imagenet_images_dir, lite0_model_path
 
