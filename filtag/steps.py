@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -652,6 +653,8 @@ def step3(
     counter = evaluation.TagCounter(
         source.filtags(), class_list, source.filters_per_layer
     )
+    for kind in KINDS:  # the counter holds all step 3 needs of the tag lists
+        del source.v2[f"filTags_{kind}"]
     for kind in KINDS:
         evaluation.warn_mean_fallback(kind, source.k_q, source.filters_per_layer)
     probe = source.network.probe(v["batch_size"])
@@ -695,22 +698,38 @@ def step3(
             done[row] = path.name
             counted[row] = evaluated
 
-        with progress(len(images)) as bar:
+        def host_work(
+            index: np.ndarray, layer_acts: list[np.ndarray], outputs: np.ndarray
+        ) -> list:
+            """Rank a batch and write the classes it completes (second thread)."""
+            top5 = results.add(
+                [images[i][0] for i in index], [images[i][1] for i in index],
+                layer_acts, outputs, counter, source.output_names,
+            )  # fmt: skip
+            while open_rows and last_of.get(open_rows[0], -1) <= index[-1]:
+                write_class(open_rows.pop(0))
+            return top5
+
+        def finish(work: Future, index: np.ndarray) -> None:
+            predictions.update(t[0][0] for t in work.result())
+            bar.update(int(index[-1]) + 1 - bar.n)
+
+        # A batch's host work (tag counts, rankings, class files) runs in a
+        # second thread while the network computes the next batch, one batch at
+        # a time; on an interruption, the batch in that thread is finished.
+        pending = None
+        with progress(len(images)) as bar, ThreadPoolExecutor(1) as host:
             for batch, index in dataset:
                 acts, outputs = probe(batch)
                 index = index.numpy()
-                rows = [images[i][0] for i in index]
-                files = [images[i][1] for i in index]
-                top5 = results.add(
-                    rows, files, probe.split_layers(acts), outputs, counter,
-                    class_list, source.output_names,
-                )  # fmt: skip
-                predictions.update(t[0][0] for t in top5)
-                bar.update(int(index[-1]) + 1 - bar.n)
-                while open_rows and last_of.get(open_rows[0], -1) <= index[-1]:
-                    write_class(open_rows.pop(0))
-            for row in open_rows:
-                write_class(row)
+                if pending is not None:
+                    finish(*pending)
+                work = host.submit(host_work, index, probe.split_layers(acts), outputs)
+                pending = work, index
+            if pending is not None:
+                finish(*pending)
+        for row in open_rows:
+            write_class(row)
         evaluated = sum(counted.values())
         n_images = sum(len(split_files.test[class_index[n]]) for n in chosen)
         meta = {
@@ -819,22 +838,32 @@ class _ClassResults:
         layer_acts: list[np.ndarray],
         outputs: np.ndarray,
         counter: Any,
-        class_list: list[str],
         output_names: list[str],
     ) -> list[list[tuple[str, float]]]:
-        """Add a batch's top-5 and rankings to its classes; return the top-5s."""
+        """Add a batch's top-5 and rankings to its classes; return the top-5s.
+
+        Args:
+            rows: each image's class row.
+            files: each image's file.
+            layer_acts: per layer, (n_images, n_filters): the activations.
+            outputs: (n_images, n_outputs): the network's outputs.
+            counter: the :class:`filtag.evaluation.TagCounter` of the run.
+            output_names: the names of the network's outputs.
+        """
         from filtag import evaluation
 
         top5 = evaluation.top_predictions(outputs, output_names)
-        counts = counter.counts(layer_acts)
+        counts = counter.stacked(layer_acts)
         for variant in RANKING_ORDER:
-            for value in self.k_q:
-                pair = counts[variant.kind, value]
-                ranked = evaluation.rankings(
-                    pair[1 if variant.last_layer else 0], class_list, self.top
-                )
-                for row, ranking in zip(rows, ranked, strict=True):
-                    self._class(row)[variant.ranking_var][value].append(ranking)
+            block = counts[variant.kind][1 if variant.last_layer else 0]
+            values = counter.values[variant.kind]
+            ranked = evaluation.rankings(
+                block.reshape(-1, block.shape[-1]), counter.class_names, self.top
+            )  # image i, value j: ranked[i * len(values) + j]
+            for i, row in enumerate(rows):
+                lists = self._class(row)[variant.ranking_var]
+                for j, value in enumerate(values):
+                    lists[value].append(ranked[i * len(values) + j])
         for row, file, t5 in zip(rows, files, top5, strict=True):
             entry = self._class(row)
             entry["y"].append(t5)

@@ -161,8 +161,13 @@ def test_mismatched_inputs_are_refused():
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_tag_counter_equals_rule_by_rule_counts(seed):
+@pytest.mark.parametrize("chunk", [1 << 17, 1, 60])
+def test_tag_counter_equals_rule_by_rule_counts(seed, chunk, monkeypatch):
+    """Equal for every rule, also when the triples are counted a few at a time."""
+    from filtag import evaluation
     from filtag.evaluation import TagCounter
+
+    monkeypatch.setattr(evaluation, "CHUNK_TRIPLES", chunk)
     from filtag.tagging import filter_tags
 
     rng = np.random.default_rng(seed)
@@ -201,3 +206,5 @@ def test_rankings_keep_the_first_top_classes_ties_by_index():
     assert full[0] == [("b", 5), ("c", 5), ("f", 5), ("a", 3), ("e", 1)]
     for top in range(1, 8):
         assert rankings(counts, names, top=top) == [r[:top] for r in full]
+    huge = rankings(counts * 2**40, names, top=4)  # keys beyond 32 bits
+    assert huge == [[(n, c * 2**40) for n, c in r[:4]] for r in full]
