@@ -241,10 +241,10 @@ class _KindPlan:
     by one with a dense product each.
 
     Attributes:
-        first: the index of the first value >= 1 (levels start there).
-        stop: int64, shape (n_layers,): the end of each layer's run.
-        sizes: per layer, int64 (run length,): the filters each value of the
-            run selects in the layer, ascending.
+        rank_level: int64, shape (n_filters of all layers,): entry
+            ``offset[layer] + r`` is the level of the filter of rank r (0: the
+            most active) in the layer's run: the first j whose value selects
+            r + 1 filters or more; ``n_values`` past the run.
         group: int64, shape (n_layers,): the layer's counting group: layers
             with the same run share one; the last layer has its own.
         group_stop: int64, shape (n_groups,): each group's run end.
@@ -253,9 +253,7 @@ class _KindPlan:
             values counted one by one in a layer.
     """
 
-    first: int
-    stop: np.ndarray
-    sizes: list[np.ndarray]
+    rank_level: np.ndarray
     group: np.ndarray
     group_stop: np.ndarray
     tables: list[_Table]
@@ -313,7 +311,7 @@ class TagCounter:
         values = self.values[kind]
         n_values = len(values)
         first = sum(v == 0 for v in values)
-        stop, sizes, dense, levels = [], [], {}, []
+        stop, rank_level, dense, levels = [], [], {}, []
         for layer, n in enumerate(self.filters):
             if [len(t[layer]) for t in tags.values()] != [n] * n_values:
                 raise FiltagError(
@@ -327,7 +325,9 @@ class TagCounter:
             if not _is_nested(matrices[first:end]):
                 end = first  # counted value by value instead
             stop.append(end)
-            sizes.append(np.array([rule_size(kind, v, n) for v in values[first:end]]))
+            sizes = [rule_size(kind, v, n) for v in values[first:end]]
+            level = first + np.searchsorted(sizes, np.arange(n), side="right")
+            rank_level.append(np.where(level < end, level, n_values))
             for j, v in enumerate(values):
                 if not first <= j < end:
                     dense[layer, v] = self._product_index(layer, kind, v, matrices[j])
@@ -341,9 +341,7 @@ class TagCounter:
             np.concatenate(levels), np.repeat(group, self.filters), n_values
         )
         return _KindPlan(
-            first,
-            np.asarray(stop, np.int64),
-            sizes,
+            np.concatenate(rank_level).astype(np.int64),
             group,
             np.array([*groups, stop[-1]], np.int64),
             tables,
@@ -447,7 +445,7 @@ class TagCounter:
                 f"image activations: expected {self.filters} filters per layer; "
                 f"received {[a.shape[1] for a in acts]}."
             )
-        ranks = [descending_ranks(a) for a in acts]
+        ranks = [_descending_ranks(np.asarray(a)) for a in layer_acts]
         nan_rows = [np.isnan(a).any(axis=1) for a in acts]
         products = _Products(self._products, acts, ranks, nan_rows)
         result = {}
@@ -455,11 +453,14 @@ class TagCounter:
             plan = self._plans[kind]
             n_values = len(self.values[kind])
             levels = self._image_levels(plan, ranks, nan_rows, n_values)
-            # (images, groups, classes, values); a group counts up to its run's end
-            by_group = np.cumsum(self._histogram(plan, levels, n_values), axis=3)
-            by_group *= np.arange(n_values) < plan.group_stop[:, None, None]
-            counts_all = np.ascontiguousarray(by_group.sum(axis=1).transpose(0, 2, 1))
-            counts_last = np.ascontiguousarray(by_group[:, -1].transpose(0, 2, 1))
+            # (images, groups, values, classes); a group counts up to its run's end
+            histogram = self._histogram(plan, levels, n_values)
+            by_group = np.ascontiguousarray(histogram.transpose(0, 1, 3, 2))
+            for j in range(1, n_values):  # cumulative over the levels
+                by_group[:, :, j] += by_group[:, :, j - 1]
+            by_group *= (np.arange(n_values) < plan.group_stop[:, None])[..., None]
+            counts_all = by_group.sum(axis=1)
+            counts_last = by_group[:, -1].copy()
             last = len(acts) - 1
             for (layer, value), i in plan.dense.items():
                 j = self.values[kind].index(value)
@@ -469,8 +470,8 @@ class TagCounter:
             result[kind] = (counts_all, counts_last)
         return result
 
-    @staticmethod
     def _image_levels(
+        self,
         plan: _KindPlan,
         ranks: Sequence[np.ndarray],
         nan_rows: Sequence[np.ndarray],
@@ -481,13 +482,14 @@ class TagCounter:
         Returns:
             int64, shape (n_images, n_filters of all layers).
         """
-        levels = []
-        for layer, rank in enumerate(ranks):
-            level = plan.first + np.searchsorted(plan.sizes[layer], rank, side="right")
-            level[level >= plan.stop[layer]] = n_values
-            level[nan_rows[layer]] = n_values  # a NaN row selects nothing
-            levels.append(level)
-        return np.concatenate(levels, axis=1)
+        offsets = np.cumsum([0, *self.filters[:-1]])
+        ranks = np.concatenate(
+            [rank + offset for rank, offset in zip(ranks, offsets, strict=True)], axis=1
+        )
+        levels = plan.rank_level[ranks]
+        for layer, offset in enumerate(offsets):  # a NaN row selects nothing
+            levels[nan_rows[layer], offset : offset + self.filters[layer]] = n_values
+        return levels
 
     def _histogram(
         self, plan: _KindPlan, image_levels: np.ndarray, n_values: int
@@ -557,6 +559,24 @@ class _Products:
                 )
             self._done[i] = _product(self._masks[layer, size], tags)
         return self._done[i]
+
+
+def _descending_ranks(values: np.ndarray) -> np.ndarray:
+    """Return :func:`filtag.tagging.descending_ranks` of ``values``; fast for float32.
+
+    float32 values (the probe's output) as order-preserving integers, with the
+    filter index in the low 32 bits, make distinct int64 keys: their plain sort
+    is the stable sort of the values, three times as fast.
+    """
+    if values.dtype != np.float32:
+        return descending_ranks(np.asarray(values, np.float64))
+    ordered = (values + np.float32(0)).view(np.int32).astype(np.int64)  # -0 -> 0
+    ordered ^= (ordered >> 31) & 0x7FFFFFFF  # negative floats: reverse their bits
+    keys = (-ordered << 32) | np.arange(values.shape[1])
+    order = np.sort(keys, axis=1) & 0xFFFFFFFF
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(values.shape[1])[None, :], axis=1)
+    return ranks
 
 
 def _is_nested(matrices: Sequence[np.ndarray]) -> bool:
