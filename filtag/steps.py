@@ -20,6 +20,9 @@ these functions with their flags.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import logging
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -438,14 +441,34 @@ class TagsRun:
         v2: the step-2 variables (filTags_k, filTags_q, meta).
         meta1: step 1's meta.
         k_q: the k and q values chosen (all of step 2's by default).
-        network: step 1's :class:`Network`.
+        mixed_precision: build the network in float16.
     """
 
     path: Path
     v2: dict[str, Any]
     meta1: dict[str, Any]
     k_q: list[int]
-    network: Network
+    mixed_precision: bool = False
+
+    @functools.cached_property
+    def network(self) -> Network:
+        """Step 1's :class:`Network`, built on first use (TensorFlow's memory too)."""
+        meta1 = self.meta1
+        net = load_network(
+            meta1.get("model_path") or meta1["network"],
+            meta1["weights"],
+            ",".join(meta1["layer_names"]),
+            meta1["preprocess"],
+            meta1["interpolation"],
+            self.mixed_precision,
+        )
+        from filtag import data
+
+        spec = data.ImageSpec(
+            *meta1["image_size"], meta1["color_mode"], meta1["interpolation"]
+        )
+        return Network(net.name, net.model_file, net.model, net.layers, spec,
+                       meta1["preprocess"], net.strategy)  # fmt: skip
 
     @property
     def meta2(self) -> dict[str, Any]:
@@ -504,7 +527,10 @@ def load_tags_run(
     batch_size: int,
     mixed_precision: bool = False,
 ) -> TagsRun:
-    """Load a step-2 file and rebuild step 1's network, layers and image reading.
+    """Load a step-2 file; step 1's network, layers and image reading come with it.
+
+    The network is built when first used (:attr:`TagsRun.network`), so that
+    the caller can shrink the tags first.
 
     Raises:
         FiltagError: the file is not a filtag step-2 file, a value of ``k_q`` is
@@ -528,22 +554,7 @@ def load_tags_run(
             f"the model file {model_path} changed since step 1 (--filtags-file "
             "names that run); rerun step 1 with the current model."
         )
-    net = load_network(
-        model_path or meta1["network"],
-        meta1["weights"],
-        ",".join(meta1["layer_names"]),
-        meta1["preprocess"],
-        meta1["interpolation"],
-        mixed_precision,
-    )
-    from filtag import data
-
-    spec = data.ImageSpec(
-        *meta1["image_size"], meta1["color_mode"], meta1["interpolation"]
-    )
-    net = Network(net.name, net.model_file, net.model, net.layers, spec,
-                  meta1["preprocess"], net.strategy)  # fmt: skip
-    return TagsRun(filtags_file, v2, meta1, list(k_q), net)
+    return TagsRun(filtags_file, v2, meta1, list(k_q), mixed_precision)
 
 
 def _step1_split(
@@ -655,6 +666,7 @@ def step3(
     )
     for kind in KINDS:  # the counter holds all step 3 needs of the tag lists
         del source.v2[f"filTags_{kind}"]
+    _release_freed_memory()  # before the network takes its share
     for kind in KINDS:
         evaluation.warn_mean_fallback(kind, source.k_q, source.filters_per_layer)
     probe = source.network.probe(v["batch_size"])
@@ -770,6 +782,19 @@ def step3(
             run.vars_path.name,
         )  # fmt: skip
     return result_of(Step3Result, run, run.vars_path)
+
+
+def _release_freed_memory() -> None:
+    """Hand the heap memory freed so far back to the OS (glibc's ``malloc_trim``).
+
+    The C library keeps freed memory for reuse; after the step-2 tag lists (GBs
+    of small lists at ImageNet size) are freed, that would stay in the process's
+    resident memory. Elsewhere than glibc this does nothing.
+    """
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _written_classes(
