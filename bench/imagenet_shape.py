@@ -246,6 +246,7 @@ class Setup:
     split: float
     batch_size: int
     k_q: str
+    xla: bool = True
 
     @property
     def name(self) -> str:
@@ -254,7 +255,12 @@ class Setup:
         return (
             f"{self.network}-{self.classes}x{self.per_class}-{w}x{h}-"
             f"split{self.split}-b{self.batch_size}-kq{self.k_q}"
+            + ("" if self.xla else "-noxla")
         )
+
+    def probe_script(self, script: str) -> tuple[str, ...]:
+        """Return how to run a step script whose probe may go without XLA."""
+        return (script,) if self.xla else ("bench/without_xla.py", script)
 
 
 def python(script: str, *args: object) -> list[str]:
@@ -298,7 +304,8 @@ def run_chain(setup: Setup, steps: set[str], predict: bool) -> list[Measured]:
         if predict:
             command = python(*baseline, "--part", "train")
             rows.append(measure("predict (train images)", command, run / "p1", n_train))
-        command = python("step1filteractivations.py", *net, "--images-dir", images,
+        command = python(*setup.probe_script("step1filteractivations.py"), *net,
+                         "--images-dir", images,
                          "--split", setup.split, "--batch-size", setup.batch_size,
                          "--save-dir", run / "step1")  # fmt: skip
         rows.append(measure("step 1", command, run / "step1", n_train))
@@ -311,7 +318,7 @@ def run_chain(setup: Setup, steps: set[str], predict: bool) -> list[Measured]:
         if predict:
             command = python(*baseline, "--part", "test")
             rows.append(measure("predict (test images)", command, run / "p3", n_test))
-        command = python("step3evaluation.py", "--filtags-file",
+        command = python(*setup.probe_script("step3evaluation.py"), "--filtags-file",
                          latest_output(run / "step2", "TF"), "--batch-size",
                          setup.batch_size, "--save-dir", run / "step3")  # fmt: skip
         rows.append(measure("step 3", command, run / "step3", n_test))
@@ -342,7 +349,8 @@ def chain_table(rows: list[Measured]) -> str:
         per_image = size_text(row.disk / row.images) if row.images and row.disk else ""
         table.append([
             row.label, row.images or "", f"{row.wall_s:.1f} s", rate,
-            size_text(row.peak_rss), size_text(row.written), size_text(row.disk),
+            size_text(row.peak_rss), size_text(row.written),
+            size_text(row.disk) if row.disk else "",
             per_image,
         ])  # fmt: skip
     return tabulate(table, headers, tablefmt="github", disable_numparse=True)
@@ -362,24 +370,72 @@ def ratios(rows: list[Measured]) -> list[str]:
 
 # ------------------------------------------- step 3 against the number of images
 
-#: The two folders of the memory table: (images per class, split): 1 train
+#: The two folders of the memory table, (images per class, split): 1 train
 #: image per class each, and 1 or 10 test images per class.
 FLAT_SIZES = ((2, 0.2), (11, 0.9))
+
+
+def derived_step1(step1_file: str, setup: Setup) -> Path:
+    """Write a step-1 file for ``setup``'s folder from another folder's step-1 file.
+
+    The class activations (hence step 2's tags) are those of ``step1_file``;
+    the images folder, split, file lists and split digest are ``setup``'s, so
+    that step 3 reads ``setup``'s test images. It saves running step 1 again
+    (the forward pass of the train images) just to get tags.
+
+    Returns:
+        the new step-1 file, in the runs folder of ``setup``.
+    """
+    from filtag import artifacts, data, provenance
+
+    images = image_folder(setup.work, setup.classes, setup.per_class, setup.size)
+    split = data.split_images(images, setup.split, 123)
+    variables = artifacts.load_vars(step1_file)
+    meta = variables.pop("meta")
+    variables["train_filenames"] = split.files("train")[0]
+    variables["test_filenames"] = split.files("test")[0]
+    variables["meta"] = {
+        **meta,
+        "images_dir": str(images.resolve()),
+        "split": setup.split,
+        "split_sha256": provenance.split_digest(split.train, split.test),
+        "images_per_class": dict(
+            zip(split.classes, map(len, split.train), strict=True)
+        ),
+        "derived_from": step1_file,
+    }
+    folder = setup.work / "runs" / setup.name / "step1"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / Path(step1_file).name
+    return artifacts.write_vars(path, variables, f"derived from {step1_file}")
 
 
 def run_flat(setup: Setup) -> tuple[str, list[str]]:
     """Step 3 (and a plain predict) on 1 and on 10 test images per class.
 
-    Steps 1 and 2 run first on each folder (their figures are not reported).
+    The first folder runs steps 1 and 2 (unless an earlier run left their
+    files); the second gets a step-1 file derived from the first's
+    (:func:`derived_step1`: the same tags) and runs step 2 on it.
 
     Returns:
         (markdown table, derived lines).
     """
-    rows = []
-    for per_class, split in FLAT_SIZES:
-        sized = Setup(**{**setup.__dict__, "per_class": per_class, "split": split})
-        run_chain(sized, {"1", "2"}, predict=False)
-        rows.append(run_chain(sized, {"3"}, predict=True))
+    first, second = (
+        Setup(**{**setup.__dict__, "per_class": per_class, "split": split})
+        for per_class, split in FLAT_SIZES
+    )
+    steps_done = {
+        step
+        for step, folder, tag in (("1", "step1", "QFA"), ("2", "step2", "TF"))
+        if list((setup.work / "runs" / first.name / folder).glob(f"*-{tag}-*-vars.pkl"))
+    }
+    run_chain(first, {"1", "2"} - steps_done, predict=False)
+    rows = [run_chain(first, {"3"}, predict=True)]
+    derived_step1(
+        latest_output(setup.work / "runs" / first.name / "step1", "QFA"), second
+    )
+    run_chain(second, {"2"}, predict=False)
+    rows.append(run_chain(second, {"3"}, predict=True))
     table = []
     for predict, step3 in rows:
         table.append(
@@ -490,6 +546,9 @@ PARTS = ("open", "decode", "resize", "array", "load_image")
 PART_HEADERS = ("open (GIL)", "decode", "resize", "to numpy (GIL)", "load_image",
                 "numpy_function (GIL)")  # fmt: skip
 
+#: How busy the decode threads may be kept in the derivation of their number.
+DECODE_LOAD = 0.7
+
 #: Assumed GPU forward rates, images/s at batch 128 in mixed precision on an
 #: A100/H100-class GPU (not measured here): (network, low, high).
 GPU_RATES = (("VGG16", 1000, 1500), ("ResNet50", 2500, 3000))
@@ -531,12 +590,17 @@ def run_decode(setup: Setup, n_files: int, thread_counts: list[int]) -> str:
         f"the GIL: one thread decodes about {1000 / per_image:.0f} img/s; the GIL "
         f"caps any number of threads at about {1000 / gil:.0f} img/s.",
     ]
+    lines.append(
+        f"Decode threads for a GPU rate R: R x {per_image:.2f} ms / "
+        f"{DECODE_LOAD:.0%} (threads kept {DECODE_LOAD:.0%} busy, for the GIL's "
+        "hand-overs and the other work of the host):"
+    )
     for network, low, high in GPU_RATES:
-        need = [math.ceil(rate * per_image / 1000) for rate in (low, high)]
-        capped = " (above the GIL's cap)" if high > 1000 / gil else ""
+        need = [math.ceil(r * per_image / 1000 / DECODE_LOAD) for r in (low, high)]
+        near = " (near the GIL's cap)" if high > 0.8 * 1000 / gil else ""
         lines.append(
-            f"{network} at {low}-{high} img/s (assumed GPU rate): "
-            f"{need[0]}-{need[1]} decode threads{capped}"
+            f"- {network} at {low}-{high} img/s (assumed GPU rate): "
+            f"{need[0]}-{need[1]} decode threads{near}"
         )
     return "\n".join(lines)
 
@@ -561,6 +625,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--k-q", default="0-25")
     parser.add_argument("--steps", default="1,2,3,4", help="chain: which steps")
+    parser.add_argument("--xla", choices=("on", "off"), default="on",
+                        help="steps 1 and 3: compile the probe with XLA "
+                        "(off: through bench/without_xla.py)")  # fmt: skip
     parser.add_argument("--no-predict", action="store_true",
                         help="chain: leave out the plain predicts")  # fmt: skip
     parser.add_argument("--decode-files", type=int, default=500)
@@ -578,7 +645,7 @@ def main() -> None:
     width, height = map(int, args.size.split("x"))
     setup = Setup(args.work.resolve(), args.network, args.weights, args.classes,
                   args.per_class, (width, height), args.split, args.batch_size,
-                  args.k_q)  # fmt: skip
+                  args.k_q, args.xla == "on")  # fmt: skip
     print(benchlib.machine_line(), end="\n\n")
     print(f"$ python bench/imagenet_shape.py {' '.join(sys.argv[1:])}\n")
     if args.table == "chain":
@@ -587,7 +654,8 @@ def main() -> None:
         print(f"{setup.classes} classes x {setup.per_class} JPEGs of {args.size} "
               f"(mean {mean_file_kib(folder):.0f} KiB), split {setup.split}, "
               f"{setup.network} (--weights {setup.weights}), batch "
-              f"{setup.batch_size}, step 2 --k-q {setup.k_q}\n")  # fmt: skip
+              f"{setup.batch_size}, step 2 --k-q {setup.k_q}, probe "
+              f"{'with' if setup.xla else 'without'} XLA\n")  # fmt: skip
         print(chain_table(rows), end="\n\n")
         print("\n".join(ratios(rows)), end="\n\n")
         for row in rows:
