@@ -235,10 +235,10 @@ class _KindPlan:
     """How :class:`TagCounter` counts the values of one rule kind.
 
     In each layer, the values with a top-k / top-q % selection form a run of
-    consecutive values, ``values[first:stop[layer]]``, counted by levels
-    (level j stands for ``values[j]``); the others (value 0, k above the
-    layer's filters, q above 100, or tags that are not nested) are counted one
-    by one with a dense product each.
+    consecutive values from the first value >= 1 on, counted by levels (level
+    j stands for ``values[j]``); the others (value 0, k above the layer's
+    filters, q above 100, or all of them where the tags are not nested) are
+    counted one by one with a dense product each.
 
     Attributes:
         rank_level: int64, shape (n_filters of all layers,): entry
