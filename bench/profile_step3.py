@@ -8,17 +8,24 @@ of the host work that step 3 does for a batch in its second thread:
 - ``TagCounter.stacked``: the counts of every rule (its histogram of
   triples, the cumulative sums, the dense products of the mean rules);
 - ``rankings``: the four variants' rankings, ``--top`` classes each;
-- ``lists``: the whole of ``_ClassResults.add`` less the two above (the
-  top-5, appending each ranking to its class's lists);
-- ``pickle``: writing those lists the way a class file is written
-  (``pickle.dumps`` with the same protocol), per batch of images.
+- ``add``: the whole of ``_ClassResults.add`` (the two above, the top-5,
+  appending each ranking to its class's lists);
+- ``add`` and pickling those lists the way a class file is written
+  (``pickle.dumps`` with the same protocol): a batch's host work.
+
+Each is timed on its own (best of ``--repeats``): on a busy machine the
+differences between them are not the parts' costs.
 
 Prints the set-up costs (loading the step-2 file, building the counter), the
 (image, filter, tag) triples per image, the counter's memory, a table of the
 parts (best of ``--repeats`` passes, CPU seconds of the thread, wall seconds),
-and the top functions under cProfile. Usage, from the repository root:
+and the top functions under cProfile; with ``--rates``, also the images/s of
+a plain predict, of the probe alone and of step 3's loop (probe, and the host
+work in a second thread) over the same decoded batches. Usage, from the
+repository root:
 
     python bench/profile_step3.py RESULTS/...-TF-MobileNetV2-vars.pkl --batches 4
+    python bench/without_xla.py bench/profile_step3.py ... --rates   # probe without XLA
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import pickle
 import pstats
 import resource
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import benchlib
@@ -49,6 +57,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--rates", action="store_true",
+        help="also time predict, the probe alone and step 3's loop (img/s)",
+    )  # fmt: skip
     return parser.parse_args()
 
 
@@ -77,6 +89,57 @@ def triples(counter: evaluation.TagCounter, acts: list[np.ndarray]) -> int:
             active = np.count_nonzero(levels[:, table.filters] < n_values)
             total += active * table.keys.shape[1]
     return total
+
+
+def rates(source, counter, dataset, batch_size: int, top: int, repeats: int):
+    """Return the best img/s of: predict, the probe alone, step 3's loop.
+
+    Step 3's loop is the probe with each batch's host work in a second thread
+    (as ``filtag.steps.step3`` runs it, without writing files); all three read
+    the same (cached) decoded images. Interleaved, best of ``repeats``.
+    """
+    import tensorflow as tf
+
+    from filtag import models
+
+    probe = source.network.probe(batch_size)
+    model = source.network.model
+    preprocess = models.preprocess_function(source.network.preprocess)
+    names = list(source.meta2["class_names"])
+    batches = [images for images, _ in dataset]
+
+    def predict() -> int:
+        return sum(len(model.predict_on_batch(preprocess(tf.cast(b, tf.float32))))
+                   for b in batches)  # fmt: skip
+
+    def probe_only() -> int:
+        return sum(len(probe(b)[1]) for b in batches)
+
+    def step3_loop() -> int:
+        results = steps._ClassResults(names, source.k_q, top)
+        pending = None
+        with ThreadPoolExecutor(1) as host:
+            for b in batches:
+                acts, outputs = probe(b)
+                if pending is not None:
+                    pending.result()
+                    results.partial.clear()
+                rows = [0] * len(outputs)
+                pending = host.submit(results.add, rows, rows, probe.split_layers(acts),
+                                      outputs, counter, names)  # fmt: skip
+            pending.result()
+        return sum(len(b) for b in batches)
+
+    work = {"predict": predict, "probe": probe_only, "step 3 loop": step3_loop}
+    best = dict.fromkeys(work, 0.0)
+    for f in work.values():
+        f()  # compile, warm up
+    for _ in range(repeats):
+        for name, f in work.items():
+            start = time.perf_counter()
+            n = f()
+            best[name] = max(best[name], n / (time.perf_counter() - start))
+    return best
 
 
 def counter_bytes(counter: evaluation.TagCounter) -> int:
@@ -144,13 +207,11 @@ def main() -> None:
     cpu = {name: c / n for name, (c, _) in parts.items()}
     wall = {name: w / n for name, (_, w) in parts.items()}
     rows = [
-        ["TagCounter.stacked", cpu["counts"], wall["counts"]],
+        ["TagCounter.stacked (every rule's counts)", cpu["counts"], wall["counts"]],
         ["rankings (4 variants)", cpu["rankings"], wall["rankings"]],
-        ["lists (rest of add)", cpu["add"] - cpu["counts"] - cpu["rankings"],
-         wall["add"] - wall["counts"] - wall["rankings"]],
-        ["pickle", cpu["add + pickle"] - cpu["add"],
-         wall["add + pickle"] - wall["add"]],
-        ["host work of a batch", cpu["add + pickle"], wall["add + pickle"]],
+        ["_ClassResults.add (the two above, top-5, lists)", cpu["add"], wall["add"]],
+        ["add, then pickling the lists: the host work", cpu["add + pickle"],
+         wall["add + pickle"]],
     ]  # fmt: skip
     print(benchlib.machine_line(), end="\n\n")
     print(
@@ -170,6 +231,14 @@ def main() -> None:
               f"{c * 1000 / args.batch_size:.2f}"] for name, c, w in rows]  # fmt: skip
     headers = ["part (per batch)", "CPU ms", "wall ms", "CPU ms per image"]
     print(tabulate(table, headers, tablefmt="github", disable_numparse=True))
+    if args.rates:
+        best = rates(source, counter, dataset, args.batch_size, args.top,
+                     args.repeats)  # fmt: skip
+        print("\nImages/s over the same decoded batches, best of interleaved passes:\n")
+        table = [[name, f"{rate:.1f}", f"{rate / best['predict']:.2f}"]
+                 for name, rate in best.items()]  # fmt: skip
+        print(tabulate(table, ["pass", "img/s", "/ predict"], tablefmt="github",
+                       disable_numparse=True))  # fmt: skip
     profiler = cProfile.Profile()
     profiler.enable()
     dumps()
