@@ -19,17 +19,21 @@ Run by hand, not in CI (the full run takes hours on 2 CPU cores). It
    files and journals that were removed afterwards included) and the bytes its
    new files take on disk afterwards (``st_blocks``), step 3's per test image.
 
-Each table is one command (from the repository root)::
+Each table of ``BENCHMARKS.md`` section 4 is one command (from the repository
+root; ``--work`` on a disk, not tmpfs, for the bytes written)::
 
     # the chain, 1000 classes x 2 images (1000 train, 1000 test images)
-    python bench/imagenet_shape.py chain --work /data/bench --per-class 2
-    # step 3's memory against the number of test images: 1k and 10k
-    python bench/imagenet_shape.py flat --work /data/bench
-    # the decode rate of the generated JPEGs, per thread, and the pipeline's
+    python bench/imagenet_shape.py chain --work /data/bench
+    python bench/imagenet_shape.py chain --work /data/bench --xla off
+    # step 3's memory and rate against the number of test images: 1k and 10k
+    python bench/imagenet_shape.py flat --work /data/bench --xla off
+    # decoding the generated JPEGs: per thread, the pipeline, threads for a GPU
     python bench/imagenet_shape.py decode --work /data/bench
 
-A quick smoke test: ``... chain --work /tmp/b --classes 10 --per-class 4``.
-The folders are generated once per ``--work`` and parameters, and reused.
+``--xla off`` runs steps 1 and 3 through ``without_xla.py``. A quick smoke
+test (2 minutes): ``... chain --work /tmp/b --classes 10 --per-class 4 --size
+100x75``. The folders are generated once per ``--work`` and parameters and
+reused; a step left out of ``--steps`` takes the newest file of an earlier run.
 """
 
 from __future__ import annotations
