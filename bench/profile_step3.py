@@ -1,152 +1,50 @@
-"""Profile step 3's host work per batch: where ``evaluation.add_results`` spends.
+"""Profile step 3's host work per batch: tag counts, rankings, lists, pickling.
 
-The network is left out: a stand-in probe returns synthetic activations (uniform
-in [0, 1), VGG16's 13 convolution layers, 4224 filters) and softmax outputs for
-1000 classes, and the tags are step 2's for random class activations
-(:func:`benchlib.random_tags`). What remains is exactly the host work of one
-batch: the per-layer sorts, every rule's active filters and tag counts, the
-rankings as lists of ``(class name, count)`` pairs, and the top-5.
+Loads a step-2 file as ``step3evaluation.py`` does (the tags, and step 1's
+network rebuilt), runs the network over ``--batches`` batches of the test
+images once, then times, batch after batch and without the network, each part
+of the host work that step 3 does for a batch in its second thread:
 
-Prints the wall time per batch (without the profiler), a table of filtag's
-functions (cumulative seconds per batch under cProfile), and the top functions
-by own time. cProfile slows Python-level calls more than numpy's, so read its
-seconds as shares; the wall time is measured without it. Usage, from the
+- ``TagCounter.stacked``: the counts of every rule (its histogram of
+  triples, the cumulative sums, the dense products of the mean rules);
+- ``rankings``: the four variants' rankings, ``--top`` classes each;
+- ``add``: the whole of ``_ClassResults.add`` (the two above, the top-5,
+  appending each ranking to its class's lists);
+- ``add`` and pickling those lists the way a class file is written
+  (``pickle.dumps`` with the same protocol): a batch's host work.
+
+Each is timed on its own (best of ``--repeats``): on a busy machine the
+differences between them are not the parts' costs.
+
+Prints the set-up costs (loading the step-2 file, building the counter), the
+(image, filter, tag) triples per image, the counter's memory, a table of the
+parts (best of ``--repeats`` passes, CPU seconds of the thread, wall seconds),
+and the top functions under cProfile; with ``--rates``, also the images/s of
+a plain predict, of the probe alone and of step 3's loop (probe, and the host
+work in a second thread) over the same decoded batches. Usage, from the
 repository root:
 
-    python bench/profile_step3.py --batch-size 32 --batches 3 --k-q 0-25
-
-The tag counts are float32 matrix products (numpy's BLAS, multi-threaded by
-default). On a machine whose cores are busy (another process, or TensorFlow
-computing the next batch) a threaded BLAS can be many times slower; compare
-with ``OPENBLAS_NUM_THREADS=1 python bench/profile_step3.py ...``.
+    python bench/profile_step3.py RESULTS/...-TF-MobileNetV2-vars.pkl --batches 4
+    python bench/without_xla.py bench/profile_step3.py ... --rates   # probe without XLA
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import pickle
 import pstats
+import resource
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import benchlib
 import numpy as np
-from make_synthetic_step1 import VGG16_FILTERS
 from tabulate import tabulate
 
-from filtag import cli, evaluation
-
-#: filtag's functions summarised first: (module file, function name); they nest
-#: (add_results > the rest; active_filters > selected > above_mean), so shares
-#: do not add up. Functions the package does not have (any more) are left out.
-FUNCTIONS = [
-    ("evaluation.py", "add_results"),
-    ("evaluation.py", "add_results"),
-    ("evaluation.py", "_add_rankings"),
-    ("evaluation.py", "rankings"),
-    ("evaluation.py", "count_tags"),
-    ("evaluation.py", "active_filters"),
-    ("tagging.py", "selected"),
-    ("tagging.py", "above_mean"),
-    ("tagging.py", "descending_ranks"),
-    ("evaluation.py", "top_predictions"),
-]
-
-
-class SyntheticProbe:
-    """Stands in for ``activations.FilterProbe``: returns prepared arrays in turn.
-
-    Args:
-        filters: filters per layer.
-        batches: per call, (activations (batch, F), outputs (batch, classes)).
-    """
-
-    def __init__(self, filters: list[int], batches: list[tuple]) -> None:
-        self.filters_per_layer = list(filters)
-        self._batches = batches
-        self._next = 0
-
-    def __call__(self, images: object) -> tuple[np.ndarray, np.ndarray]:
-        batch = self._batches[self._next % len(self._batches)]
-        self._next += 1
-        return batch
-
-    def split_layers(self, activations: np.ndarray) -> list[np.ndarray]:
-        """Split (..., F) activations into one array per layer."""
-        return np.split(activations, np.cumsum(self.filters_per_layer)[:-1], axis=-1)
-
-
-def synthetic_batches(
-    filters: list[int], n_classes: int, batch: int, n: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Return ``n`` batches of float32 activations and softmax outputs (seed 1)."""
-    rng = np.random.default_rng(1)
-    batches = []
-    for _ in range(n):
-        acts = rng.random((batch, sum(filters)), dtype=np.float32)
-        logits = rng.normal(size=(batch, n_classes)).astype(np.float32)
-        outputs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-        batches.append((acts, outputs))
-    return batches
-
-
-def run_batches(probe: SyntheticProbe, setup: dict, n: int) -> list:
-    """Run ``add_results`` on ``n`` batches; return the results (kept alive)."""
-    kept = []
-    for _ in range(n):
-        results = [evaluation.ClassResults("class0", setup["k_q"])]
-        acts, outputs = probe(None)
-        evaluation.add_results(
-            probe.split_layers(acts),
-            outputs,
-            [0] * setup["batch"],
-            setup["names"],
-            setup["output_names"],
-            setup["tags"],
-            results,
-            False,
-        )
-        kept.append(results)
-    return kept
-
-
-def summary_rows(stats: pstats.Stats, n_batches: int) -> list[list[str]]:
-    """Return a row per function of :data:`FUNCTIONS`: calls and seconds per batch."""
-    total = None
-    rows = []
-    for module, name in FUNCTIONS:
-        found = [
-            (nc, ct)
-            for (file, _, func), (_, nc, _, ct, _) in stats.stats.items()
-            if func == name and Path(file).name == module
-        ]
-        calls = sum(nc for nc, _ in found)
-        if not calls:
-            continue
-        seconds = sum(ct for _, ct in found) / n_batches
-        total = seconds if total is None else total
-        share = f"{100 * seconds / total:.0f} %" if total else ""
-        rows.append(
-            [f"{module[:-3]}.{name}", f"{calls / n_batches:g}", f"{seconds:.3f}", share]
-        )
-    return rows
-
-
-def top_rows(stats: pstats.Stats, n_batches: int, top: int) -> list[list[str]]:
-    """Return the ``top`` functions by own time: calls, own and cumulative s/batch."""
-    items = sorted(stats.stats.items(), key=lambda item: -item[1][2])[:top]
-    rows = []
-    for (file, line, func), (_, nc, tt, ct, _) in items:
-        where = func if file == "~" else f"{Path(file).name}:{line}({func})"
-        rows.append(
-            [
-                where,
-                f"{nc / n_batches:g}",
-                f"{tt / n_batches:.3f}",
-                f"{ct / n_batches:.3f}",
-            ]
-        )
-    return rows
+from filtag import artifacts, cli, data, evaluation, steps
+from filtag.variants import KINDS, RANKING_ORDER
 
 
 def parse_args() -> argparse.Namespace:
@@ -154,58 +52,199 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("filtags_file", type=Path, help="a step-2 -vars.pkl")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--batches", type=int, default=3, help="batches per run")
-    parser.add_argument("--k-q", default="0-25", help="the k and q values")
-    parser.add_argument("--classes", type=int, default=1000)
-    parser.add_argument("--top", type=int, default=20, help="functions listed")
+    parser.add_argument("--batches", type=int, default=4)
+    parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--rates", action="store_true",
+        help="also time predict, the probe alone and step 3's loop (img/s)",
+    )  # fmt: skip
     return parser.parse_args()
 
 
-def main() -> None:
-    """Time and profile step 3's host work; print the tables."""
-    args = parse_args()
-    k_q = cli.whole_numbers(args.k_q)
-    names, tags = benchlib.random_tags(VGG16_FILTERS, args.classes, k_q)
-    setup = {
-        "k_q": k_q,
-        "batch": args.batch_size,
-        "names": names,
-        "output_names": names,
-        "tags": tags,
-    }
-    batches = synthetic_batches(
-        VGG16_FILTERS, args.classes, args.batch_size, args.batches
-    )
-    probe = SyntheticProbe(VGG16_FILTERS, batches)
-    run_batches(probe, setup, 1)  # warm-up
-    start = time.perf_counter()
-    kept = run_batches(probe, setup, args.batches)
-    wall = (time.perf_counter() - start) / args.batches
-    del kept
-    profiler = cProfile.Profile()
-    profiler.enable()
-    kept = run_batches(probe, setup, args.batches)
-    profiler.disable()
-    del kept
-    stats = pstats.Stats(profiler)
+def timed(work, repeats: int) -> tuple[float, float]:
+    """Return the best (thread CPU s, wall s) of ``repeats`` calls of ``work``."""
+    cpu, wall = [], []
+    for _ in range(repeats):
+        start_cpu, start_wall = time.thread_time(), time.perf_counter()
+        work()
+        cpu.append(time.thread_time() - start_cpu)
+        wall.append(time.perf_counter() - start_wall)
+    return min(cpu), min(wall)
 
+
+def triples(counter: evaluation.TagCounter, acts: list[np.ndarray]) -> int:
+    """Return the (image, filter, tag) triples a batch's histograms count."""
+    a64 = [np.asarray(a, np.float64) for a in acts]
+    ranks = [evaluation.descending_ranks(a) for a in a64]
+    nan_rows = [np.isnan(a).any(axis=1) for a in a64]
+    total = 0
+    for kind in KINDS:
+        plan = counter._plans[kind]
+        n_values = len(counter.values[kind])
+        levels = counter._image_levels(plan, ranks, nan_rows, n_values)
+        for table in plan.tables:
+            active = np.count_nonzero(levels[:, table.filters] < n_values)
+            total += active * table.keys.shape[1]
+    return total
+
+
+def rates(source, counter, dataset, batch_size: int, top: int, repeats: int):
+    """Return the best img/s of: predict, the probe alone, step 3's loop.
+
+    Step 3's loop is the probe with each batch's host work in a second thread
+    (as ``filtag.steps.step3`` runs it, without writing files); all three read
+    the same (cached) decoded images. Interleaved, best of ``repeats``.
+    """
+    import tensorflow as tf
+
+    from filtag import models
+
+    probe = source.network.probe(batch_size)
+    model = source.network.model
+    preprocess = models.preprocess_function(source.network.preprocess)
+    names = list(source.meta2["class_names"])
+    batches = [images for images, _ in dataset]
+
+    def predict() -> int:
+        return sum(len(model.predict_on_batch(preprocess(tf.cast(b, tf.float32))))
+                   for b in batches)  # fmt: skip
+
+    def probe_only() -> int:
+        return sum(len(probe(b)[1]) for b in batches)
+
+    def step3_loop() -> int:
+        results = steps._ClassResults(names, source.k_q, top)
+        pending = None
+        with ThreadPoolExecutor(1) as host:
+            for b in batches:
+                acts, outputs = probe(b)
+                if pending is not None:
+                    pending.result()
+                    results.partial.clear()
+                rows = [0] * len(outputs)
+                pending = host.submit(results.add, rows, rows, probe.split_layers(acts),
+                                      outputs, counter, names)  # fmt: skip
+            pending.result()
+        return sum(len(b) for b in batches)
+
+    work = {"predict": predict, "probe": probe_only, "step 3 loop": step3_loop}
+    best = dict.fromkeys(work, 0.0)
+    for f in work.values():
+        f()  # compile, warm up
+    for _ in range(repeats):
+        for name, f in work.items():
+            start = time.perf_counter()
+            n = f()
+            best[name] = max(best[name], n / (time.perf_counter() - start))
+    return best
+
+
+def counter_bytes(counter: evaluation.TagCounter) -> int:
+    """Return the bytes of the counter's tables and dense tag matrices."""
+    tables = sum(
+        t.keys.nbytes + t.levels.nbytes + t.filters.nbytes
+        for plan in counter._plans.values()
+        for t in plan.tables
+    )
+    return tables + sum(p[-1].nbytes for p in counter._products)
+
+
+def main() -> None:
+    """Load, run the network, then time and profile the host work; print tables."""
+    args = parse_args()
+    cli.quiet_tensorflow()
+    start = time.perf_counter()
+    source = steps.load_tags_run(args.filtags_file, None, args.batch_size)
+    loaded = time.perf_counter() - start
+    start = time.perf_counter()
+    counter = evaluation.TagCounter(
+        source.filtags(), source.meta2["class_names"], source.filters_per_layer
+    )
+    built = time.perf_counter() - start
+    folder, split = steps._step1_split(source, None, None, None, args.filtags_file)
+    paths, _ = split.files("test")
+    paths = paths[: args.batch_size * args.batches]
+    probe = source.network.probe(args.batch_size)
+    dataset = data.image_dataset(
+        [folder / p for p in paths], source.network.spec, args.batch_size
+    )
+    batches = [probe(images) for images, _ in dataset]
+    names = list(source.meta2["class_names"])
+    results = steps._ClassResults(names, source.k_q, args.top)
+    layer_acts = [probe.split_layers(acts) for acts, _ in batches]
+
+    def counts() -> None:
+        for acts in layer_acts:
+            counter.stacked(acts)
+
+    stacked = [counter.stacked(acts) for acts in layer_acts]
+
+    def rank() -> None:
+        for by_kind in stacked:
+            for variant in RANKING_ORDER:
+                block = by_kind[variant.kind][1 if variant.last_layer else 0]
+                evaluation.rankings(block.reshape(-1, len(names)), names, args.top)
+
+    def add() -> None:
+        for acts, (_, outputs) in zip(layer_acts, batches, strict=True):
+            rows = [0] * len(outputs)
+            results.add(rows, paths[: len(rows)], acts, outputs, counter, names)
+            results.partial.clear()
+
+    def dumps() -> None:
+        for acts, (_, outputs) in zip(layer_acts, batches, strict=True):
+            rows = [0] * len(outputs)
+            results.add(rows, paths[: len(rows)], acts, outputs, counter, names)
+            pickle.dumps(results.pop(0), artifacts.PICKLE_PROTOCOL)
+
+    n = len(batches)
+    parts = {name: timed(work, args.repeats) for name, work in
+             (("counts", counts), ("rankings", rank), ("add", add),
+              ("add + pickle", dumps))}  # fmt: skip
+    cpu = {name: c / n for name, (c, _) in parts.items()}
+    wall = {name: w / n for name, (_, w) in parts.items()}
+    rows = [
+        ["TagCounter.stacked (every rule's counts)", cpu["counts"], wall["counts"]],
+        ["rankings (4 variants)", cpu["rankings"], wall["rankings"]],
+        ["_ClassResults.add (the two above, top-5, lists)", cpu["add"], wall["add"]],
+        ["add, then pickling the lists: the host work", cpu["add + pickle"],
+         wall["add + pickle"]],
+    ]  # fmt: skip
     print(benchlib.machine_line(), end="\n\n")
     print(
-        f"Step 3's host work per batch of {args.batch_size} images: "
-        f"{args.classes} classes, VGG16's {len(VGG16_FILTERS)} layers "
-        f"({sum(VGG16_FILTERS)} filters), k_q = {args.k_q} ({2 * len(k_q)} rules); "
-        f"mean of {args.batches} batches.\n"
+        f"{args.filtags_file.name}: {len(names)} classes, "
+        f"{sum(source.filters_per_layer)} filters in {len(source.filters_per_layer)} "
+        f"layers, k_q {source.k_q[0]}-{source.k_q[-1]} ({2 * len(source.k_q)} rules)"
+        f"; batch {args.batch_size}, {n} batches, --top {args.top}\n"
     )
-    print(f"wall time per batch, without the profiler: **{wall:.3f} s**\n")
-    headers = ["function (cProfile)", "calls per batch", "cumulative s per batch"]
-    rows = summary_rows(stats, args.batches)
-    table = tabulate(rows, [*headers, "share"], "github", disable_numparse=True)
-    print(table, end="\n\n")
-    headers = ["function", "calls per batch", "own s per batch", "cumulative s"]
-    rows = top_rows(stats, args.batches, args.top)
-    print(f"Top {args.top} functions by own time (cProfile), per batch:\n")
-    print(tabulate(rows, headers, tablefmt="github", disable_numparse=True))
+    print(f"- loading the step-2 file and rebuilding the network: {loaded:.1f} s")
+    print(f"- building the TagCounter: {built:.1f} s")
+    print(f"- counter memory: {counter_bytes(counter) / 2**20:.0f} MiB")
+    per_image = np.mean([triples(counter, a) for a in layer_acts]) / args.batch_size
+    print(f"- (image, filter, tag) triples per image: {per_image / 1e6:.2f} million")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    print(f"- peak RSS of this process so far: {peak:.0f} MiB\n")
+    table = [[name, f"{c * 1000:.0f}", f"{w * 1000:.0f}",
+              f"{c * 1000 / args.batch_size:.2f}"] for name, c, w in rows]  # fmt: skip
+    headers = ["part (per batch)", "CPU ms", "wall ms", "CPU ms per image"]
+    print(tabulate(table, headers, tablefmt="github", disable_numparse=True))
+    if args.rates:
+        best = rates(source, counter, dataset, args.batch_size, args.top,
+                     args.repeats)  # fmt: skip
+        print("\nImages/s over the same decoded batches, best of interleaved passes:\n")
+        table = [[name, f"{rate:.1f}", f"{rate / best['predict']:.2f}"]
+                 for name, rate in best.items()]  # fmt: skip
+        print(tabulate(table, ["pass", "img/s", "/ predict"], tablefmt="github",
+                       disable_numparse=True))  # fmt: skip
+    profiler = cProfile.Profile()
+    profiler.enable()
+    dumps()
+    profiler.disable()
+    print("\nTop functions by own time (cProfile, one pass):\n")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,12 @@ fork and exec), so a command started straight from the benchmark, which holds
 TensorFlow and VGG16, would report at least the benchmark's own peak; the same
 holds for ``getrusage(RUSAGE_CHILDREN)``. Started from this launcher (about
 10 MiB), the command's figure is its own. The command's output and exit code
-pass through; RESULT.json holds ``wall_s``, ``maxrss_kib`` and ``exit_code``.
+pass through; RESULT.json holds ``wall_s``, ``maxrss_kib``, ``exit_code`` and
+``write_bytes``: the bytes the command (and the children it waited for) handed
+to the file system, from ``ru_oublock`` (Linux counts it in 512-byte units of
+the task's ``write_bytes`` I/O accounting: temporary files, journals and files
+removed afterwards included; 0 on file systems without a block device, such as
+tmpfs).
 """
 
 from __future__ import annotations
@@ -31,7 +36,15 @@ def main() -> int:
     # ru_maxrss is in KiB on Linux, in bytes on macOS.
     kib = usage.ru_maxrss // 1024 if sys.platform == "darwin" else usage.ru_maxrss
     with open(result, "w") as f:
-        json.dump({"wall_s": wall, "maxrss_kib": kib, "exit_code": code}, f)
+        json.dump(
+            {
+                "wall_s": wall,
+                "maxrss_kib": kib,
+                "exit_code": code,
+                "write_bytes": usage.ru_oublock * 512,
+            },
+            f,
+        )
     return code
 
 

@@ -275,15 +275,31 @@ def load_image(path: str, spec: ImageSpec) -> np.ndarray | None:
     return array[..., None] if array.ndim == 2 else array
 
 
+def decode_threads() -> int:
+    """Return how many threads decode images: one per CPU this process may use.
+
+    Pillow releases the GIL while it decodes and resizes (about 80 % of an
+    image's time; BENCHMARKS.md), so the threads decode in parallel; a GPU
+    that computes a few thousand images a second needs several of them.
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def image_dataset(
     paths: Sequence[Path],
     spec: ImageSpec,
     batch_size: int,
     indices: Sequence[int] | None = None,
+    threads: int | None = None,
 ):
     """Return a tf.data pipeline that decodes ``paths`` in parallel, in order.
 
     Images that cannot be decoded are dropped (and logged by :func:`load_image`).
+    The images are decoded by ``threads`` calls at a time in a thread pool of
+    the pipeline's own (not TensorFlow's, which computes the network), and come
+    out in the order of ``paths`` whatever the number of threads.
 
     Args:
         paths: the image files.
@@ -292,6 +308,7 @@ def image_dataset(
         indices: a number per path, passed along with its image (e.g. its
             position in a longer list a resumed run reads part of); None: the
             positions 0, 1, ... in ``paths``.
+        threads: decoding threads; None: :func:`decode_threads`.
 
     Returns:
         ``tf.data.Dataset`` of (images, index): images uint8, shape
@@ -299,6 +316,8 @@ def image_dataset(
         (batch,), the ``indices`` of the images.
     """
     import tensorflow as tf
+
+    threads = decode_threads() if threads is None else threads
 
     shape = (spec.height, spec.width, spec.channels)
     blank = np.zeros(shape, np.uint8)
@@ -330,6 +349,8 @@ def image_dataset(
         shape=[len(paths)],
     )
     ds = tf.data.Dataset.from_tensor_slices((encoded, index))
-    ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(read, num_parallel_calls=threads, deterministic=True)
     ds = ds.filter(decoded).map(drop_flag)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = threads
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)

@@ -20,8 +20,13 @@ these functions with their flags.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import logging
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -461,14 +466,19 @@ class TagsRun:
         v2: the step-2 variables (filTags_k, filTags_q, meta).
         meta1: step 1's meta.
         k_q: the k and q values chosen (all of step 2's by default).
-        network: step 1's :class:`Network`.
+        build: returns step 1's :class:`Network` (called once, on first use).
     """
 
     path: Path
     v2: dict[str, Any]
     meta1: dict[str, Any]
     k_q: list[int]
-    network: Network
+    build: Callable[[], Network]
+
+    @functools.cached_property
+    def network(self) -> Network:
+        """Step 1's :class:`Network`, built on first use (TensorFlow's memory too)."""
+        return self.build()
 
     @property
     def meta2(self) -> dict[str, Any]:
@@ -528,7 +538,10 @@ def load_tags_run(
     mixed_precision: bool = False,
     original: dict[str, Any] | None = None,
 ) -> TagsRun:
-    """Load a step-2 file and rebuild step 1's network, layers and image reading.
+    """Load a step-2 file; step 1's network, layers and image reading come with it.
+
+    The network is built when first used (:attr:`TagsRun.network`), so that
+    the caller can shrink the tags first.
 
     Args:
         filtags_file: step 2's ``-vars.pkl``.
@@ -564,7 +577,8 @@ def load_tags_run(
             f"the model file {model_path} changed since step 1 (--filtags-file "
             "names that run); rerun step 1 with the current model."
         )
-    net = load_network(
+    build = functools.partial(
+        load_network,
         model_path or meta1["network"],
         meta1["weights"],
         ",".join(meta1["layer_names"]),
@@ -572,7 +586,7 @@ def load_tags_run(
         meta1["interpolation"],
         mixed_precision,
     )
-    return TagsRun(filtags_file, v2, meta1, list(k_q), net)
+    return TagsRun(filtags_file, v2, meta1, list(k_q), build)
 
 
 def original_tags_run(
@@ -628,7 +642,7 @@ def original_tags_run(
     k_q = sorted(v2["filTags_k"])
     v2 = {**v2, "meta": {"step": "TF", "network": net.name, "class_names": classes,
                          "k_q": k_q, "step1": meta1}}  # fmt: skip
-    return TagsRun(filtags_file, v2, meta1, k_q, net)
+    return TagsRun(filtags_file, v2, meta1, k_q, lambda: net)
 
 
 def _step1_split(
@@ -738,6 +752,9 @@ def step3(
     counter = evaluation.TagCounter(
         source.filtags(), class_list, source.filters_per_layer
     )
+    for kind in KINDS:  # the counter holds all step 3 needs of the tag lists
+        del source.v2[f"filTags_{kind}"]
+    _release_freed_memory()  # before the network takes its share
     for kind in KINDS:
         evaluation.warn_mean_fallback(kind, source.k_q, source.filters_per_layer)
     probe = source.network.probe(v["batch_size"])
@@ -781,22 +798,38 @@ def step3(
             done[row] = path.name
             counted[row] = evaluated
 
-        with progress(len(images)) as bar:
+        def host_work(
+            index: np.ndarray, layer_acts: list[np.ndarray], outputs: np.ndarray
+        ) -> list:
+            """Rank a batch and write the classes it completes (second thread)."""
+            top5 = results.add(
+                [images[i][0] for i in index], [images[i][1] for i in index],
+                layer_acts, outputs, counter, source.output_names,
+            )  # fmt: skip
+            while open_rows and last_of.get(open_rows[0], -1) <= index[-1]:
+                write_class(open_rows.pop(0))
+            return top5
+
+        def finish(work: Future, index: np.ndarray) -> None:
+            predictions.update(t[0][0] for t in work.result())
+            bar.update(int(index[-1]) + 1 - bar.n)
+
+        # A batch's host work (tag counts, rankings, class files) runs in a
+        # second thread while the network computes the next batch, one batch at
+        # a time; on an interruption, the batch in that thread is finished.
+        pending = None
+        with progress(len(images)) as bar, ThreadPoolExecutor(1) as host:
             for batch, index in dataset:
                 acts, outputs = probe(batch)
                 index = index.numpy()
-                rows = [images[i][0] for i in index]
-                files = [images[i][1] for i in index]
-                top5 = results.add(
-                    rows, files, probe.split_layers(acts), outputs, counter,
-                    class_list, source.output_names,
-                )  # fmt: skip
-                predictions.update(t[0][0] for t in top5)
-                bar.update(int(index[-1]) + 1 - bar.n)
-                while open_rows and last_of.get(open_rows[0], -1) <= index[-1]:
-                    write_class(open_rows.pop(0))
-            for row in open_rows:
-                write_class(row)
+                if pending is not None:
+                    finish(*pending)
+                work = host.submit(host_work, index, probe.split_layers(acts), outputs)
+                pending = work, index
+            if pending is not None:
+                finish(*pending)
+        for row in open_rows:
+            write_class(row)
         evaluated = sum(counted.values())
         n_images = sum(len(split_files.test[class_index[n]]) for n in chosen)
         meta = {
@@ -837,6 +870,19 @@ def step3(
             run.vars_path.name,
         )  # fmt: skip
     return result_of(Step3Result, run, run.vars_path)
+
+
+def _release_freed_memory() -> None:
+    """Hand the heap memory freed so far back to the OS (glibc's ``malloc_trim``).
+
+    The C library keeps freed memory for reuse; after the step-2 tag lists (GBs
+    of small lists at ImageNet size) are freed, that would stay in the process's
+    resident memory. Elsewhere than glibc this does nothing.
+    """
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _written_classes(
@@ -905,22 +951,32 @@ class _ClassResults:
         layer_acts: list[np.ndarray],
         outputs: np.ndarray,
         counter: Any,
-        class_list: list[str],
         output_names: list[str],
     ) -> list[list[tuple[str, float]]]:
-        """Add a batch's top-5 and rankings to its classes; return the top-5s."""
+        """Add a batch's top-5 and rankings to its classes; return the top-5s.
+
+        Args:
+            rows: each image's class row.
+            files: each image's file.
+            layer_acts: per layer, (n_images, n_filters): the activations.
+            outputs: (n_images, n_outputs): the network's outputs.
+            counter: the :class:`filtag.evaluation.TagCounter` of the run.
+            output_names: the names of the network's outputs.
+        """
         from filtag import evaluation
 
         top5 = evaluation.top_predictions(outputs, output_names)
-        counts = counter.counts(layer_acts)
+        counts = counter.stacked(layer_acts)
         for variant in RANKING_ORDER:
-            for value in self.k_q:
-                pair = counts[variant.kind, value]
-                ranked = evaluation.rankings(
-                    pair[1 if variant.last_layer else 0], class_list, self.top
-                )
-                for row, ranking in zip(rows, ranked, strict=True):
-                    self._class(row)[variant.ranking_var][value].append(ranking)
+            block = counts[variant.kind][1 if variant.last_layer else 0]
+            values = counter.values[variant.kind]
+            ranked = evaluation.rankings(
+                block.reshape(-1, block.shape[-1]), counter.class_names, self.top
+            )  # image i, value j: ranked[i * len(values) + j]
+            for i, row in enumerate(rows):
+                lists = self._class(row)[variant.ranking_var]
+                for j, value in enumerate(values):
+                    lists[value].append(ranked[i * len(values) + j])
         for row, file, t5 in zip(rows, files, top5, strict=True):
             entry = self._class(row)
             entry["y"].append(t5)

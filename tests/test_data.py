@@ -126,3 +126,24 @@ def test_dataset_matches_pillow_and_skips_broken_images(
             got, read_image(Path(paths[i]), (28, 28), "grayscale")
         )
     assert f"skipped {broken}: cannot decode" in caplog.text
+
+
+def test_decode_threads_keep_the_order_and_the_pixels(
+    small_images: Path, tmp_path: Path
+) -> None:
+    paths = sorted(small_images.glob("*/*"))[:45]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(paths[0].read_bytes()[:60])
+    paths.insert(7, broken)
+    spec = ImageSpec(28, 28, "grayscale", "nearest")
+    expected = [data.load_image(str(p), spec) for p in paths]
+    for threads in (1, 8, None):
+        dataset = data.image_dataset(paths, spec, 4, threads=threads)
+        pool = dataset.options().threading.private_threadpool_size
+        assert pool == (threads or data.decode_threads())
+        batches = list(dataset)
+        index = np.concatenate([b[1].numpy() for b in batches])
+        np.testing.assert_array_equal(index, [i for i in range(46) if i != 7])
+        images = np.concatenate([b[0].numpy() for b in batches])
+        for got, i in zip(images, index, strict=True):
+            np.testing.assert_array_equal(got, expected[i])

@@ -161,8 +161,15 @@ def test_mismatched_inputs_are_refused():
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_tag_counter_equals_rule_by_rule_counts(seed):
+@pytest.mark.parametrize("chunk", [1 << 17, 1, 60])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tag_counter_equals_rule_by_rule_counts(seed, chunk, dtype, monkeypatch):
+    """Equal for every rule, also when the triples are counted a few at a time,
+    and for the probe's float32 activations."""
+    from filtag import evaluation
     from filtag.evaluation import TagCounter
+
+    monkeypatch.setattr(evaluation, "CHUNK_TRIPLES", chunk)
     from filtag.tagging import filter_tags
 
     rng = np.random.default_rng(seed)
@@ -175,7 +182,7 @@ def test_tag_counter_equals_rule_by_rule_counts(seed):
     k_tags, q_tags = filter_tags(class_acts, names, values, values)
     if seed == 5:  # tags that are not nested are counted rule by rule
         k_tags[values[2]], k_tags[values[3]] = k_tags[values[3]], k_tags[values[2]]
-    acts = [rng.choice(levels, size=(9, n)) for n in sizes]
+    acts = [rng.choice(levels, size=(9, n)).astype(dtype) for n in sizes]
     acts[-1][4, 0] = np.nan
     acts[0][5] = 0.2  # a constant row
     counter = TagCounter({"k": k_tags, "q": q_tags}, names, sizes)
@@ -201,3 +208,18 @@ def test_rankings_keep_the_first_top_classes_ties_by_index():
     assert full[0] == [("b", 5), ("c", 5), ("f", 5), ("a", 3), ("e", 1)]
     for top in range(1, 8):
         assert rankings(counts, names, top=top) == [r[:top] for r in full]
+    huge = rankings(counts * 2**40, names, top=4)  # keys beyond 32 bits
+    assert huge == [[(n, c * 2**40) for n, c in r[:4]] for r in full]
+
+
+def test_float32_ranks_equal_the_stable_descending_ranks():
+    from filtag.evaluation import _descending_ranks
+
+    rng = np.random.default_rng(3)
+    special = np.array([0.0, -0.0, 0.5, 1.0, -1.5, 3e-39, -3e-39, 1e30, np.inf,
+                        -np.inf], np.float32)  # fmt: skip
+    for n in (1, 7, 300):
+        for values in (rng.choice(special, size=(20, n)),
+                       rng.random((20, n), dtype=np.float32)):  # fmt: skip
+            expected = descending_ranks(values.astype(np.float64))
+            np.testing.assert_array_equal(_descending_ranks(values), expected)

@@ -14,6 +14,7 @@ import pytest
 from filtag import data, models
 from filtag.artifacts import load_vars, write_vars
 from filtag.labels import imagenet_wnids
+from filtag.variants import RANKING_VARS
 from tests import reference
 from tests.conftest import CHAIN_K_Q as K_Q
 from tests.conftest import refused as _fails
@@ -335,6 +336,42 @@ def test_step3_on_chosen_classes_and_k(chain, tmp_path: Path) -> None:
     v4 = load_vars(hr)
     assert list(v4["hit_k"]) == ["Bag"] and list(v4["totalhit_q"]) == [1, 5]
     assert v4["totalhit_k"] == v4["hit_k"]["Bag"] == v4["meanhit_k"]
+
+
+def test_top_keeps_the_first_classes_of_each_ranking(chain, tmp_path: Path) -> None:
+    """--top 3 keeps the first 3 classes of the whole rankings (--top all); with 10
+    classes the default --top 20 writes the very files of --top all; step 4 refuses
+    an m above --top."""
+    args = ("--filtags-file", chain["step2"], "--batch-size", 6)  # as the chain's
+    whole, _ = _run(step3, *args, "--top", "all", "--save-dir", tmp_path / "all")
+    cut, _ = _run(step3, *args, "--top", "3", "--save-dir", tmp_path / "cut")
+    v_default, v_whole, v_cut = (load_vars(p) for p in (chain["step3"], whole, cut))
+    assert [v["meta"]["top"] for v in (v_default, v_whole, v_cut)] == [20, "all", 3]
+    names = zip(v_default["eval_files"], v_whole["eval_files"], v_cut["eval_files"],
+                strict=True)  # fmt: skip
+    for default_name, whole_name, cut_name in names:
+        default_file = chain["step3"].parent / default_name
+        whole_file, cut_file = whole.parent / whole_name, cut.parent / cut_name
+        assert default_file.read_bytes() == whole_file.read_bytes()
+        full, short = load_vars(whole_file), load_vars(cut_file)
+        assert list(short) == list(full) and short["y"] == full["y"]
+        for variable in RANKING_VARS:
+            assert list(short[variable]) == K_Q
+            for value in K_Q:
+                rankings = full[variable][value]
+                assert short[variable][value] == [r[:3] for r in rankings]
+        assert any(len(r) > 3 for r in full["y_q"][25])  # something was cut
+    text = _fails(step4, "--eval-file", cut, "--m", "1-5", "--save-dir", tmp_path)
+    assert (
+        f"--m 5 is more than the 3 classes step 3 kept per ranking (--top 3 in "
+        f"{cut}); pass --m up to 3 or rerun step 3 with a larger --top." in text
+    )
+    rates, _ = _run(step4, "--eval-file", cut, "--m", "1-3", "--save-dir", tmp_path)
+    expected = load_vars(chain["step4"])["totalhit_q_ll"]  # m = 1-3,10
+    assert load_vars(rates)["totalhit_q_ll"] == {
+        value: {m: rate for m, rate in by_m.items() if m <= 3}
+        for value, by_m in expected.items()
+    }
 
 
 def test_all_steps_on_efficientnet_lite0_imagenet(lite0_chain) -> None:
