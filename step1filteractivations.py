@@ -27,6 +27,7 @@ CLASS_NAMES = None  # file naming the model's outputs, one per line
 LAYERS = "conv"  # conv, name, comma list of layer names, or a regex
 EXEMPLARS = 9  # per filter, the train images of largest value kept (0: none)
 MIXED_PRECISION = False  # compute the network in float16 (GPUs)
+XLA = "auto"  # on: XLA compiles the whole forward pass; off: the reductions only
 RESUME = None  # run id of an interrupted run to continue, e.g. '2026-11-21-2130'
 # -----------------------------------------------------------------------------------
 
@@ -50,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         layers=LAYERS,
         exemplars=EXEMPLARS,
         mixed_precision=MIXED_PRECISION,
+        xla=XLA,
         resume=RESUME,
     )
 

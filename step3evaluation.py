@@ -25,6 +25,7 @@ BATCH_SIZE = 32
 CLASSES = None  # class names to evaluate, e.g. ['Bag', 'Coat']; None: all
 EXPORT = False  # also write -rankings.csv
 MIXED_PRECISION = False  # compute the network in float16 (GPUs)
+XLA = "auto"  # on: XLA compiles the whole forward pass; off: the reductions only
 RESUME = None  # run id of an interrupted run to continue, e.g. '2026-11-21-2130'
 # -----------------------------------------------------------------------------------
 
@@ -46,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         classes=CLASSES,
         export=EXPORT,
         mixed_precision=MIXED_PRECISION,
+        xla=XLA,
         resume=RESUME,
     )
 

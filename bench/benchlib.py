@@ -125,10 +125,11 @@ class ChildRun:
     wall_s: float
     peak_rss_bytes: int
     last_line: str
+    cpu_s: float  # user + system CPU time of the command
 
 
 def run_child(command: Sequence[str], log_prefix: Path) -> ChildRun:
-    """Run ``command`` from the repository root; return its wall time and peak RSS.
+    """Run ``command`` from the repository root; return its wall and CPU time, peak RSS.
 
     The command runs under ``run_measured.py``, which reports the command's own
     ``ru_maxrss`` (started from this process, which may hold GBs, a child's
@@ -152,7 +153,10 @@ def run_child(command: Sequence[str], log_prefix: Path) -> ChildRun:
         raise SystemExit(f"{' '.join(command)} failed ({measured}):\n{tail}")
     lines = out.read_text(errors="replace").strip().splitlines()
     return ChildRun(
-        measured["wall_s"], measured["maxrss_kib"] * 1024, lines[-1] if lines else ""
+        measured["wall_s"],
+        measured["maxrss_kib"] * 1024,
+        lines[-1] if lines else "",
+        measured["cpu_s"],
     )
 
 

@@ -8,7 +8,8 @@ fork and exec), so a command started straight from the benchmark, which holds
 TensorFlow and VGG16, would report at least the benchmark's own peak; the same
 holds for ``getrusage(RUSAGE_CHILDREN)``. Started from this launcher (about
 10 MiB), the command's figure is its own. The command's output and exit code
-pass through; RESULT.json holds ``wall_s``, ``maxrss_kib``, ``exit_code`` and
+pass through; RESULT.json holds ``wall_s``, ``cpu_s`` (the command's user and
+system CPU time), ``maxrss_kib``, ``exit_code`` and
 ``write_bytes``: the bytes the command (and the children it waited for) handed
 to the file system, from ``ru_oublock`` (Linux counts it in 512-byte units of
 the task's ``write_bytes`` I/O accounting: temporary files, journals and files
@@ -39,6 +40,7 @@ def main() -> int:
         json.dump(
             {
                 "wall_s": wall,
+                "cpu_s": usage.ru_utime + usage.ru_stime,
                 "maxrss_kib": kib,
                 "exit_code": code,
                 "write_bytes": usage.ru_oublock * 512,

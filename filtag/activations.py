@@ -44,6 +44,132 @@ def scaled_filter_means(maps: tf.Tensor) -> tf.Tensor:
     return tf.math.divide_no_nan(means - low, high - low)
 
 
+#: The values of ``--xla``: who compiles the forward pass (see :class:`FilterProbe`).
+XLA_MODES = ("auto", "on", "off")
+
+
+class _ScaledMeans(keras.layers.Layer):
+    """Reduce a layer output to its scaled filter means, then pass it on unchanged.
+
+    The layers that read the output wait for the means (a control dependency).
+    TensorFlow lets an elementwise op (the next batch normalization's multiply,
+    an activation) write its result into its input's buffer only when nothing
+    else still holds that buffer: read first, the output is reused in place;
+    read beside the next layer, every selected output is copied once more per
+    batch (on MobileNetV2 at batch 32, about 30 % of the forward pass).
+
+    Args:
+        reduce: maps a layer output (batch, h, w, filters) to float32 (batch,
+            filters), e.g. :func:`scaled_filter_means`.
+    """
+
+    def __init__(self, reduce: Callable[[tf.Tensor], tf.Tensor], **kwargs) -> None:
+        super().__init__(autocast=False, trainable=False, **kwargs)
+        self._reduce = reduce
+
+    def call(self, maps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        means = self._reduce(maps)
+        with tf.control_dependencies([means]):
+            return tf.identity(maps), means
+
+    def compute_output_spec(self, maps):
+        means = keras.KerasTensor((maps.shape[0], maps.shape[-1]), "float32")
+        return keras.KerasTensor(maps.shape, maps.dtype), means
+
+
+def probe_model(
+    model: keras.Model,
+    layers: list[keras.layers.Layer],
+    reduce: Callable[[tf.Tensor], tf.Tensor] = scaled_filter_means,
+) -> keras.Model:
+    """Return ``model`` with each selected layer's output reduced as it is made.
+
+    The network is rebuilt from its own layers (shared, not copied) with a
+    :class:`_ScaledMeans` after the first call of each layer of ``layers``.
+
+    Args:
+        model: a functional or sequential network.
+        layers: its selected layers (4-D outputs).
+        reduce: the reduction of one layer output, (batch, h, w, filters) to
+            float32 (batch, filters).
+
+    Returns:
+        A model with the same input and the outputs ``[means of layers[0], ...,
+        means of layers[-1], model output]``.
+    """
+    chosen = {id(layer) for layer in layers}
+    means: dict[int, keras.KerasTensor] = {}
+
+    def call(layer: keras.layers.Layer, *args, **kwargs):
+        output = layer(*args, **kwargs)
+        if id(layer) in chosen and id(layer) not in means:
+            reducer = _ScaledMeans(reduce, name=f"filtag_means_{len(means)}")
+            output, means[id(layer)] = reducer(output)
+        return output
+
+    network = keras.Model(model.inputs, model.outputs[0])
+    rebuilt = keras.models.clone_model(
+        network, clone_function=lambda layer: layer, call_function=call
+    )
+    return keras.Model(
+        rebuilt.inputs, [means[id(layer)] for layer in layers] + rebuilt.outputs
+    )
+
+
+def grouped_convolutions(model: keras.Model) -> list[str]:
+    """Return the names of ``model``'s depthwise, separable and grouped convolutions.
+
+    Nested models are searched too.
+    """
+    names = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            names += grouped_convolutions(layer)
+        elif (
+            isinstance(
+                layer, keras.layers.DepthwiseConv2D | keras.layers.SeparableConv2D
+            )
+            or getattr(layer, "groups", 1) > 1
+        ):
+            names.append(layer.name)
+    return names
+
+
+def choose_xla(model: keras.Model, on_gpu: bool) -> tuple[bool, str]:
+    """Decide ``--xla auto``: whether XLA compiles the whole forward pass.
+
+    A fixed rule, so that a run (and its resumption) always computes the same
+    way, costs nothing at start-up and does not depend on timing noise:
+
+    - on a CPU, never (``off``: the network runs as a TensorFlow graph, XLA
+      compiles each layer's reductions). Measured on a 2-core x86 CPU for
+      VGG16, ResNet50, InceptionV3, MobileNetV2, EfficientNetB0, DenseNet121
+      and ConvNeXtTiny (BENCHMARKS.md, "Every network family"): XLA's CPU
+      convolutions are up to 10x slower on depthwise and grouped convolutions
+      and no faster than TensorFlow's oneDNN kernels on the others, and
+      compiling a whole network takes 10-40 s of start-up;
+    - on a GPU, unless the network has depthwise, separable or grouped
+      convolutions, which XLA lowers to grouped convolutions that run slower
+      than TensorFlow's own depthwise kernels (not measured here: no GPU).
+
+    Args:
+        model: the network.
+        on_gpu: whether the network runs on a GPU.
+
+    Returns:
+        (whole, reason): True for ``on``; the reason, for the log.
+    """
+    if not on_gpu:
+        return False, "on a CPU, XLA's convolutions are slower than TensorFlow's"
+    grouped = grouped_convolutions(model)
+    if grouped:
+        return False, (
+            f"{len(grouped)} depthwise/grouped convolutions ({grouped[0]}, ...), "
+            "which XLA runs slowly"
+        )
+    return True, "on a GPU, without depthwise or grouped convolutions"
+
+
 class FilterProbe:
     """One forward pass of a network that returns filter activations and outputs.
 
@@ -52,8 +178,12 @@ class FilterProbe:
         layers: the selected layers of ``model`` (4-D outputs).
         preprocess: maps float32 pixels 0..255, shape (batch, h, w, c), to the
             model's input.
-        jit_compile: compile the graph with XLA (falls back to plain TensorFlow
-            when XLA cannot compile the model).
+        xla: ``"on"``: XLA compiles the whole forward pass (preprocessing,
+            network, reductions); ``"off"``: the network runs as a TensorFlow
+            graph and only each layer's reductions are XLA-compiled; ``"auto"``:
+            one of the two, chosen by :func:`choose_xla`. Both give the same
+            values up to float32 rounding. XLA that cannot compile the model
+            falls back to plain TensorFlow.
         batch_size: smaller batches are padded to this size, so the graph is
             compiled once and an image's values do not depend on the size of
             its batch; None: the size of the first batch.
@@ -66,6 +196,10 @@ class FilterProbe:
     ``(activations, outputs)``: float32 numpy arrays of shape (batch, F), the
     :func:`scaled_filter_means` of all selected layers side by side (F = total
     filters), and (batch, n_outputs), the model's own output.
+
+    Attributes:
+        xla: the mode asked for.
+        xla_whole: True when XLA compiles the whole forward pass.
     """
 
     def __init__(
@@ -73,40 +207,70 @@ class FilterProbe:
         model: keras.Model,
         layers: list[keras.layers.Layer],
         preprocess: Callable,
-        jit_compile: bool = True,
+        xla: str = "auto",
         batch_size: int | None = None,
         strategy: tf.distribute.Strategy | None = None,
     ) -> None:
+        if xla not in XLA_MODES:
+            raise ValueError(f"xla must be one of {XLA_MODES}; Received: {xla!r}")
         self.filters_per_layer = [int(layer.output.shape[-1]) for layer in layers]
-        self._model = keras.Model(
-            model.inputs, [layer.output for layer in layers] + [model.outputs[0]]
-        )
+        self.xla = xla
         self._preprocess = preprocess
         self._signature = tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8)
         self._batch_size = batch_size or 0
         self._strategy = strategy or tf.distribute.get_strategy()
-        self._compile(jit_compile)
+        self._model = probe_model(model, layers, self._reduce)
+        self._compiled_means = tf.function(scaled_filter_means, jit_compile=True)
+        self._xla_usable = True
+        self._compile(self._whole_graph(model))
 
-    def _compile(self, jit_compile: bool) -> None:
-        self.jit_compile = jit_compile
+    def _whole_graph(self, model: keras.Model) -> bool:
+        """Resolve ``self.xla`` to: does XLA compile the whole forward pass?"""
+        if self.xla != "auto":
+            whole, reason = self.xla == "on", "asked for"
+        else:
+            on_gpu = bool(tf.config.list_logical_devices("GPU"))
+            whole, reason = choose_xla(model, on_gpu)
+        what = "the whole forward pass" if whole else "only each layer's reductions"
+        logger.info("--xla %s: XLA compiles %s (%s)", self.xla, what, reason)
+        return whole
+
+    @property
+    def xla_used(self) -> str:
+        """What XLA compiles: "on" (the whole forward pass), "off" (only the
+        reductions) or "none" (nothing: XLA could not compile the model)."""
+        if not self._xla_usable:
+            return "none"
+        return "on" if self.xla_whole else "off"
+
+    def _compile(self, whole: bool) -> None:
+        """Build the graph; ``whole``: XLA compiles all of it."""
+        self.xla_whole = whole
         if self._strategy.num_replicas_in_sync == 1:
             self._graph = tf.function(
-                self._forward,
-                input_signature=[self._signature],
-                jit_compile=jit_compile,
+                self._forward, input_signature=[self._signature], jit_compile=whole
             )
         else:  # one graph runs the forward pass on every replica
-            forward = tf.function(self._forward, jit_compile=jit_compile)
+            forward = tf.function(self._forward, jit_compile=whole)
             self._graph = tf.function(
                 lambda images: self._strategy.run(forward, args=(images,))
             )
 
+    def _reduce(self, maps: tf.Tensor) -> tf.Tensor:
+        """One layer's :func:`scaled_filter_means`, XLA-compiled while XLA works.
+
+        One compiled function serves all layers: XLA compiles it once per
+        distinct output shape.
+        """
+        if not self._xla_usable:
+            return scaled_filter_means(maps)
+        return self._compiled_means(maps)
+
     def _forward(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """The graph: preprocessing, the network, the in-graph reductions."""
         inputs = self._preprocess(tf.cast(images, tf.float32))
-        *maps, outputs = self._model(inputs, training=False)
-        activations = tf.concat([scaled_filter_means(m) for m in maps], axis=1)
-        return activations, tf.cast(outputs, tf.float32)
+        *means, outputs = self._model(inputs, training=False)
+        return tf.concat(means, axis=1), tf.cast(outputs, tf.float32)
 
     def __call__(self, images: tf.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         images = tf.convert_to_tensor(images, tf.uint8)
@@ -116,15 +280,28 @@ class FilterProbe:
         padded = -(-max(n, self._batch_size) // replicas) * replicas
         if n < padded:
             images = tf.pad(images, [[0, padded - n], [0, 0], [0, 0], [0, 0]])
-        try:
-            activations, outputs = self._run(images)
-        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as exc:
-            if not self.jit_compile:
-                raise
-            logger.info("XLA cannot compile the model (%s); running without XLA", exc)
-            self._compile(False)
-            activations, outputs = self._run(images)
+        while True:
+            try:
+                activations, outputs = self._run(images)
+                break
+            except (
+                tf.errors.InvalidArgumentError,
+                tf.errors.UnimplementedError,
+            ) as exc:
+                if self.xla_used == "none":
+                    raise
+                self._fall_back(exc)
         return activations.numpy()[:n], outputs.numpy()[:n]
+
+    def _fall_back(self, exc: Exception) -> None:
+        """After XLA failed: compile only the reductions, then nothing."""
+        if self.xla_whole:
+            what = "the model (%s); it compiles only the reductions now"
+        else:
+            what = "the reductions (%s); running without XLA"
+            self._xla_usable = False
+        logger.info("XLA cannot compile " + what, exc)
+        self._compile(False)
 
     def _run(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Run the graph; with several replicas, each gets a slice of the batch."""

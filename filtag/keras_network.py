@@ -96,6 +96,7 @@ class KerasNetwork:
             self.model,
             self.layers,
             self._preprocess_function(),
+            xla=xla,
             batch_size=batch_size,
             strategy=self.strategy,
         )

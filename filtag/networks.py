@@ -29,9 +29,12 @@ class Probe(Protocol):
 
     Attributes:
         filters_per_layer: the filters of each selected layer, in order.
+        xla_used: what XLA compiles, recorded in the step files' meta: "on"
+            (the whole forward pass), "off" (only the reductions) or "none".
     """
 
     filters_per_layer: list[int]
+    xla_used: str
 
     def __call__(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
         """Run a batch.
@@ -96,7 +99,10 @@ class Network(Protocol):
     n_outputs: int
 
     def probe(self, batch_size: int, xla: str = "auto") -> Probe:
-        """Return the network's probe; batches are padded to ``batch_size``."""
+        """Return the network's probe; batches are padded to ``batch_size``.
+
+        ``xla``: ``--xla`` (auto, on, off); a framework without XLA ignores it.
+        """
         ...
 
     def ablator(self, layer_names: Sequence[str]) -> Ablator:

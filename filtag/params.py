@@ -320,6 +320,14 @@ PARAMS: dict[str, Param] = {
         boolean,
         switch=True,
     ),
+    "xla": Param(
+        "XLA compiles: on, the whole forward pass; off, only each layer's "
+        "reductions (the network runs as a TensorFlow graph); auto, off on a CPU "
+        "and for networks with depthwise or grouped convolutions (see "
+        "filtag.activations.choose_xla); results differ only by float32 rounding",
+        choice("auto", "on", "off"),
+        "auto|on|off",
+    ),
     "resume": Param(
         "continue an interrupted run: its run id (e.g. 2026-11-21-2130) or the "
         "path of one of its files",

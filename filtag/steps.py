@@ -114,6 +114,7 @@ def step1(
     layers: str = "conv",
     exemplars: int = 9,
     mixed_precision: bool = False,
+    xla: str = "auto",
     resume: str | None = None,
 ) -> Step1Result:
     """Step 1: per class, the mean scaled activation of every selected filter.
@@ -132,7 +133,7 @@ def step1(
             images, with ``network="default"``).
         weights, save_dir, split, seed_rn, time_delta, batch_size, preprocess,
         interpolation, class_names, layers, exemplars, mixed_precision,
-        resume: see :data:`filtag.params.PARAMS` (``filtag step1 --help``).
+        xla, resume: see :data:`filtag.params.PARAMS` (``filtag step1 --help``).
 
     Returns:
         The run; its ``-vars.pkl`` holds labels_id, train_filenames,
@@ -154,7 +155,7 @@ def step1(
         v["mixed_precision"],
     )  # fmt: skip
     output_names = labels.output_class_names(net.n_outputs, classes, names_file)
-    probe = net.probe(v["batch_size"])
+    probe = net.probe(v["batch_size"], v["xla"])
     run = claim_run(v["save_dir"], "QFA", net.name, v["time_delta"], v["resume"])
     with run_logs(run), resumable(run):
         logger.debug("step 1 run %s: inputs %s", run.prefix, _plain(v))
@@ -183,6 +184,7 @@ def step1(
             "batch_size": v["batch_size"],
             "exemplars": v["exemplars"],
             "mixed_precision": v["mixed_precision"],
+            "xla": {"asked": v["xla"], "used": probe.xla_used},
         }
         journal = Journal.open(run, inputs, v["resume"])
         paths, image_labels = split_files.files("train")
@@ -709,6 +711,7 @@ def step3(
     classes: Any = None,
     export: bool = False,
     mixed_precision: bool = False,
+    xla: str = "auto",
     resume: str | None = None,
 ) -> Step3Result:
     """Step 3: rank each test image's classes by the tags of its active filters.
@@ -726,7 +729,7 @@ def step3(
         images_dir, split, seed_rn: None: step 1's.
         classes: class names to evaluate (None: all).
         export: also write ``-rankings.csv``.
-        save_dir, time_delta, batch_size, mixed_precision, resume: see
+        save_dir, time_delta, batch_size, mixed_precision, xla, resume: see
             :data:`filtag.params.PARAMS`.
 
     Returns:
@@ -737,7 +740,7 @@ def step3(
          "images_dir": images_dir, "split": split, "seed_rn": seed_rn,
          "save_dir": save_dir, "time_delta": time_delta, "batch_size": batch_size,
          "classes": classes, "export": export,
-         "mixed_precision": mixed_precision, "resume": resume},
+         "mixed_precision": mixed_precision, "xla": xla, "resume": resume},
         required=["filtags_file"],
     )  # fmt: skip
     from filtag import data, evaluation
@@ -757,7 +760,7 @@ def step3(
     _release_freed_memory()  # before the network takes its share
     for kind in KINDS:
         evaluation.warn_mean_fallback(kind, source.k_q, source.filters_per_layer)
-    probe = source.network.probe(v["batch_size"])
+    probe = source.network.probe(v["batch_size"], v["xla"])
     top_n = None if v["top"] == "all" else v["top"]
     run = claim_run(
         v["save_dir"], "E", source.meta2["network"], v["time_delta"], v["resume"]
@@ -775,6 +778,7 @@ def step3(
             "images_dir": str(folder.resolve()),
             "batch_size": v["batch_size"],
             "mixed_precision": v["mixed_precision"],
+            "xla": {"asked": v["xla"], "used": probe.xla_used},
         }
         journal = Journal.open(run, inputs, v["resume"])
         done, counted = _written_classes(journal, run, len(chosen))
@@ -1153,6 +1157,7 @@ def explain(
     split: float | None = None,
     seed_rn: int | None = None,
     batch_size: int = 32,
+    xla: str = "auto",
     save_dir: str | Path = "results",
     time_delta: float = 0,
     network: str | None = None,
@@ -1181,7 +1186,7 @@ def explain(
         {"filtags_file": filtags_file, "class_name": class_name, "image": image,
          "kind": kind, "value": value, "html": html, "images_dir": images_dir,
          "split": split, "seed_rn": seed_rn, "batch_size": batch_size,
-         "save_dir": save_dir, "time_delta": time_delta, "network": network,
+         "xla": xla, "save_dir": save_dir, "time_delta": time_delta, "network": network,
          "weights": weights, "layers": layers, "preprocess": preprocess,
          "class_names": class_names},
         required=["filtags_file"],
@@ -1209,7 +1214,7 @@ def explain(
         )
     rule = (v["kind"], rule_value)
     class_list = source.meta2["class_names"]
-    probe = source.network.probe(v["batch_size"])
+    probe = source.network.probe(v["batch_size"], v["xla"])
     run = reserve_run(v["save_dir"], "SI", source.meta2["network"], v["time_delta"])
     with run_logs(run):
         logger.debug("si-eval run %s: inputs %s", run.prefix, _plain(v))
