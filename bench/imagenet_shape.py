@@ -23,14 +23,14 @@ Each table of ``BENCHMARKS.md`` section 5 is one command (from the repository
 root; ``--work`` on a disk, not tmpfs, for the bytes written)::
 
     # the chain, 1000 classes x 2 images (1000 train, 1000 test images)
-    python bench/imagenet_shape.py chain --work /data/bench
-    python bench/imagenet_shape.py chain --work /data/bench --xla off
+    python bench/imagenet_shape.py chain --work /data/bench --xla on
+    python bench/imagenet_shape.py chain --work /data/bench   # --xla auto: off on a CPU
     # step 3's memory and rate against the number of test images: 1k and 10k
-    python bench/imagenet_shape.py flat --work /data/bench --xla off
+    python bench/imagenet_shape.py flat --work /data/bench
     # decoding the generated JPEGs: per thread, the pipeline, threads for a GPU
     python bench/imagenet_shape.py decode --work /data/bench
 
-``--xla off`` runs steps 1 and 3 through ``without_xla.py``. A quick smoke
+``--xla`` is passed to steps 1 and 3. A quick smoke
 test (2 minutes): ``... chain --work /tmp/b --classes 10 --per-class 4 --size
 100x75``. The folders are generated once per ``--work`` and parameters and
 reused; a step left out of ``--steps`` takes the newest file of an earlier run.
@@ -250,7 +250,7 @@ class Setup:
     split: float
     batch_size: int
     k_q: str
-    xla: bool = True
+    xla: str = "auto"
 
     @property
     def name(self) -> str:
@@ -259,12 +259,8 @@ class Setup:
         return (
             f"{self.network}-{self.classes}x{self.per_class}-{w}x{h}-"
             f"split{self.split}-b{self.batch_size}-kq{self.k_q}"
-            + ("" if self.xla else "-noxla")
+            + ("" if self.xla == "auto" else f"-xla{self.xla}")
         )
-
-    def probe_script(self, script: str) -> tuple[str, ...]:
-        """Return how to run a step script whose probe may go without XLA."""
-        return (script,) if self.xla else ("bench/without_xla.py", script)
 
 
 def python(script: str, *args: object) -> list[str]:
@@ -308,7 +304,7 @@ def run_chain(setup: Setup, steps: set[str], predict: bool) -> list[Measured]:
         if predict:
             command = python(*baseline, "--part", "train")
             rows.append(measure("predict (train images)", command, run / "p1", n_train))
-        command = python(*setup.probe_script("step1filteractivations.py"), *net,
+        command = python("step1filteractivations.py", *net, "--xla", setup.xla,
                          "--images-dir", images,
                          "--split", setup.split, "--batch-size", setup.batch_size,
                          "--save-dir", run / "step1")  # fmt: skip
@@ -322,7 +318,7 @@ def run_chain(setup: Setup, steps: set[str], predict: bool) -> list[Measured]:
         if predict:
             command = python(*baseline, "--part", "test")
             rows.append(measure("predict (test images)", command, run / "p3", n_test))
-        command = python(*setup.probe_script("step3evaluation.py"), "--filtags-file",
+        command = python("step3evaluation.py", "--xla", setup.xla, "--filtags-file",
                          latest_output(run / "step2", "TF"), "--batch-size",
                          setup.batch_size, "--save-dir", run / "step3")  # fmt: skip
         rows.append(measure("step 3", command, run / "step3", n_test))
@@ -629,9 +625,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--k-q", default="0-25")
     parser.add_argument("--steps", default="1,2,3,4", help="chain: which steps")
-    parser.add_argument("--xla", choices=("on", "off"), default="on",
-                        help="steps 1 and 3: compile the probe with XLA "
-                        "(off: through bench/without_xla.py)")  # fmt: skip
+    parser.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
+                        help="steps 1 and 3: their --xla")  # fmt: skip
     parser.add_argument("--no-predict", action="store_true",
                         help="chain: leave out the plain predicts")  # fmt: skip
     parser.add_argument("--decode-files", type=int, default=500)
@@ -649,7 +644,7 @@ def main() -> None:
     width, height = map(int, args.size.split("x"))
     setup = Setup(args.work.resolve(), args.network, args.weights, args.classes,
                   args.per_class, (width, height), args.split, args.batch_size,
-                  args.k_q, args.xla == "on")  # fmt: skip
+                  args.k_q, args.xla)  # fmt: skip
     print(benchlib.machine_line(), end="\n\n")
     print(f"$ python bench/imagenet_shape.py {' '.join(sys.argv[1:])}\n")
     if args.table == "chain":
@@ -659,7 +654,7 @@ def main() -> None:
               f"(mean {mean_file_kib(folder):.0f} KiB), split {setup.split}, "
               f"{setup.network} (--weights {setup.weights}), batch "
               f"{setup.batch_size}, step 2 --k-q {setup.k_q}, probe "
-              f"{'with' if setup.xla else 'without'} XLA\n")  # fmt: skip
+              f"--xla {setup.xla}\n")  # fmt: skip
         print(chain_table(rows), end="\n\n")
         print("\n".join(ratios(rows)), end="\n\n")
         for row in rows:
