@@ -25,7 +25,7 @@ work in a second thread) over the same decoded batches. Usage, from the
 repository root:
 
     python bench/profile_step3.py RESULTS/...-TF-MobileNetV2-vars.pkl --batches 4
-    python bench/profile_step3.py ... --rates   # the probe as step 3 builds it (--xla auto)
+    python bench/profile_step3.py ... --rates   # the probe as step 3 builds it
 """
 
 from __future__ import annotations
