@@ -11,10 +11,11 @@ the machine line, ready for BENCHMARKS.md (progress goes to stderr):
    - predict: ``model.predict`` over the pipeline (the network alone);
    - step 1: ``activations.class_sums`` with a ``FilterProbe`` (in-graph
      reductions, per-class float64 sums);
-   - step 3: one forward pass, then ``evaluation.add_results`` (the active
-     filters, tag counts and rankings of every image for every k and q; random
-     tags) for ``--k-q`` and for ``--k-q-full``, batch after batch (the
-     forward pass and the host work do not overlap here);
+   - step 3: step 3's loop (``filtag.steps.step3`` without its files): the
+     forward pass, and each batch's host work (the active filters, tag counts
+     and the first 20 classes of the rankings of every image for every k and q;
+     random tags) in a second thread beside the next forward pass, for
+     ``--k-q`` and for ``--k-q-full``;
    - naive step 1 (once per network): the original FilTag seed's way, one
      ``model.predict`` per image on a multi-output model returning the full
      feature maps of every selected layer, the maps min-max scaled and averaged
@@ -47,6 +48,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +59,7 @@ import tensorflow as tf
 from make_synthetic_step1 import FILE_NAME, write_synthetic_step1
 from tabulate import tabulate
 
-from filtag import activations, cli, data, default, evaluation, models
+from filtag import activations, data, default, evaluation, models, params, steps
 
 logger = logging.getLogger("bench")
 
@@ -127,8 +129,8 @@ def step1_pass(
     labels = sorted_labels(n_images, n_classes)
 
     def work() -> int:
-        _, counts = activations.class_sums(probe, dataset, labels, n_classes)
-        return int(counts.sum())
+        sums = activations.ClassSums(labels, n_classes, sum(probe.filters_per_layer))
+        return int(activations.class_sums(probe, dataset, sums).counts.sum())
 
     return work
 
@@ -136,23 +138,31 @@ def step1_pass(
 def step3_pass(
     probe: activations.FilterProbe,
     dataset: tf.data.Dataset,
-    tags: tuple[list[str], dict],
+    tags: tuple[list[str], evaluation.TagCounter],
     k_q: list[int],
     n_outputs: int,
 ) -> Callable[[], int]:
-    """Return one pass of step 3's computation (probe, then ``add_results``)."""
-    names, stacked = tags
+    """Return one pass of step 3's loop: the probe, and each batch's host work
+    (tag counts, rankings, top-5) in a second thread, as ``filtag.steps.step3``
+    runs it, without writing files."""
+    names, counter = tags
     output_names = [f"out{i}" for i in range(n_outputs)]
 
     def work() -> int:
-        results = [evaluation.ClassResults("class0", k_q)]
-        for images, index in dataset:
-            acts, outputs = probe(images)
-            evaluation.add_results(
-                probe.split_layers(acts), outputs, [0] * len(index), names,
-                output_names, stacked, results, False,
-            )  # fmt: skip
-        return len(results[0].y)
+        results = steps._ClassResults(names, k_q, 20)
+        pending, n = None, 0
+        with ThreadPoolExecutor(1) as host:
+            for images, _ in dataset:
+                acts, outputs = probe(images)
+                if pending is not None:
+                    pending.result()
+                    results.partial.clear()
+                rows = [0] * len(outputs)
+                pending = host.submit(results.add, rows, rows, probe.split_layers(acts),
+                                      outputs, counter, output_names)  # fmt: skip
+                n += len(outputs)
+            pending.result()
+        return n
 
     return work
 
@@ -315,9 +325,9 @@ def part1(args: argparse.Namespace) -> str:
         Network("default CNN 28x28", str(files.model), None, args.images, 10),
         Network(vgg, "VGG16", "none", args.vgg_images, 1000),
     ]
-    step3_k_q = {f"step 3, k_q {args.k_q}": cli.whole_numbers(args.k_q)}
+    step3_k_q = {f"step 3, k_q {args.k_q}": params.whole_numbers(args.k_q)}
     if args.k_q_full != "none":
-        step3_k_q[f"step 3, k_q {args.k_q_full}"] = cli.whole_numbers(args.k_q_full)
+        step3_k_q[f"step 3, k_q {args.k_q_full}"] = params.whole_numbers(args.k_q_full)
     rows, notes = [], []
     for net in nets:
         net_paths = spread(images, net.n_images)
@@ -354,7 +364,7 @@ def part2(args: argparse.Namespace, work: Path) -> str:
         size = written.stat().st_size if written.is_file() else 0
         rss = benchlib.mib(run.peak_rss_bytes)
         logger.info("step 2, k_q %s: %.2f s, peak RSS %s MiB", k_q, run.wall_s, rss)
-        n_rules = 2 * len(cli.whole_numbers(k_q))
+        n_rules = 2 * len(params.whole_numbers(k_q))
         rows.append(
             [
                 "1000 classes x 4224 filters (VGG16 layers), random",
@@ -452,8 +462,8 @@ def parse_args() -> argparse.Namespace:
     add("--step1-images", nargs="+", type=int, default=[1000, 10000], help=sizes)
     add("--work-dir", type=Path, default=Path("/tmp/filtag-bench"), help="scratch")
     args = parser.parse_args()
-    args.parts = cli.whole_numbers(args.parts, minimum=1)
-    args.batch_sizes = cli.whole_numbers(args.batch_sizes, minimum=1)
+    args.parts = params.whole_numbers(args.parts, minimum=1)
+    args.batch_sizes = params.whole_numbers(args.batch_sizes, minimum=1)
     if any(n % 10 or not 10 <= n <= 10000 for n in args.step1_images):
         parser.error("--step1-images: multiples of 10 between 10 and 10000")
     return args

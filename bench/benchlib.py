@@ -91,31 +91,22 @@ def best_rate(
 
 def random_tags(
     filters: Sequence[int], n_classes: int, k_q: Sequence[int]
-) -> tuple[list[str], dict[str, dict[int, np.ndarray]]]:
-    """Return class names and step 3's stacked tag matrices for random tags.
+) -> tuple[list[str], evaluation.TagCounter]:
+    """Return class names and step 3's tag counter for random tags.
 
     The tags are step 2's, of random class activations (seed 0), for every k
     and q of ``k_q``.
 
     Returns:
-        (class names, ``{kind: {value: evaluation.stack_tags(...)}}``).
+        (class names, the :class:`filtag.evaluation.TagCounter` of the tags).
     """
     rng = np.random.default_rng(0)
     names = [f"class{i}" for i in range(n_classes)]
-    index = {name: i for i, name in enumerate(names)}
     class_acts = [rng.random((n_classes, f)) for f in filters]
     by_kind = dict(
         zip("kq", tagging.filter_tags(class_acts, names, k_q, k_q), strict=True)
     )
-    return names, {
-        kind: {
-            value: evaluation.stack_tags(
-                [evaluation.tag_matrix(t, index) for t in tags[value]]
-            )
-            for value in k_q
-        }
-        for kind, tags in by_kind.items()
-    }
+    return names, evaluation.TagCounter(by_kind, names, filters)
 
 
 @dataclass(frozen=True)

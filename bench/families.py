@@ -106,8 +106,8 @@ def probe_pass(
     labels = np.zeros(n_images, np.int64)
 
     def work() -> int:
-        _, counts = activations.class_sums(probe, dataset, labels, 1)
-        return int(counts.sum())
+        sums = activations.ClassSums(labels, 1, sum(probe.filters_per_layer))
+        return int(activations.class_sums(probe, dataset, sums).counts.sum())
 
     return work
 
