@@ -232,7 +232,7 @@ class FilterProbe:
             on_gpu = bool(tf.config.list_logical_devices("GPU"))
             whole, reason = choose_xla(model, on_gpu)
         what = "the whole forward pass" if whole else "only each layer's reductions"
-        logger.info("--xla %s: XLA compiles %s (%s)", self.xla, what, reason)
+        logger.debug("--xla %s: XLA compiles %s (%s)", self.xla, what, reason)
         return whole
 
     @property

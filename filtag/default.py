@@ -156,6 +156,13 @@ def train_cnn(x_train: np.ndarray, y_train: np.ndarray, epochs: int = EPOCHS):
     keras.utils.set_random_seed(SEED)
     tf.config.experimental.enable_op_determinism()
     model = build_cnn()
+
+    def log_epoch(epoch: int, logs: dict[str, float]) -> None:
+        logger.info(
+            "training the default CNN: epoch %d of %d, loss %.3f, accuracy %.3f",
+            epoch + 1, epochs, logs["loss"], logs["accuracy"],
+        )  # fmt: skip
+
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss="sparse_categorical_crossentropy",
@@ -167,7 +174,8 @@ def train_cnn(x_train: np.ndarray, y_train: np.ndarray, epochs: int = EPOCHS):
         batch_size=128,
         epochs=epochs,
         shuffle=True,
-        verbose=2,
+        verbose=0,  # stdout ends with the result's path: progress goes to the log
+        callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=log_epoch)],
     )
     return model
 
