@@ -40,8 +40,14 @@ logger = logging.getLogger(__name__)
 #: A card lists the classes of highest activation, and every tagged class.
 CARD_CLASSES = 10
 
-#: Filters whose exemplars one set of forward passes draws (bounds the memory).
-FILTERS_PER_PASS = 64
+#: Above this many cards a page shows a card's activations and exemplars only
+#: when the card comes near the screen (:func:`card_html`, ``lazy``).
+LAZY_CARDS = 500
+
+#: Exemplar images held at once when drawing (their pictures and maps): each
+#: image goes through the network once per layer unless the layer's exemplars
+#: are more (bounds the memory).
+IMAGES_AT_ONCE = 1024
 
 #: Images per forward pass when drawing exemplars.
 BATCH_SIZE = 32
@@ -214,9 +220,7 @@ def draw_exemplars(
     size = overlays.picture_size(spec.height, spec.width)
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[int, str] = {}
-    filters = [b for b, paths in enumerate(exemplars) if paths]
-    for start in range(0, len(filters), FILTERS_PER_PASS):
-        chunk = filters[start : start + FILTERS_PER_PASS]
+    for chunk in _chunks(exemplars):
         uses: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for b in chunk:
             for j, path in enumerate(exemplars[b]):
@@ -237,7 +241,7 @@ def draw_exemplars(
             for i, (p, image) in enumerate(read):
                 images[p] = overlays.picture(image, size)
                 for b, j in uses[p]:
-                    maps[b, j] = scaled[i, :, :, b]
+                    maps[b, j] = scaled[i, :, :, b].copy()  # not the whole batch
         for b in chunk:
             peak = max((float(maps[b, j].max()) for j in range(len(exemplars[b]))
                         if (b, j) in maps), default=0.0)  # fmt: skip
@@ -251,6 +255,26 @@ def draw_exemplars(
             atomic_write_bytes(folder / name, [overlays.jpeg(overlays.strip(tiles))])
             written[b] = name
     return written
+
+
+def _chunks(exemplars: Sequence[Sequence[str]]) -> list[list[int]]:
+    """Split the filters with exemplars into runs of at most IMAGES_AT_ONCE images.
+
+    Returns:
+        Lists of filter indices, in order; together the filters that have
+        exemplars. A run holds one filter at least.
+    """
+    chunks: list[list[int]] = []
+    seen: set[str] = set()
+    for b, paths in enumerate(exemplars):
+        if not paths:
+            continue
+        if not chunks or len(seen | set(paths)) > IMAGES_AT_ONCE:
+            chunks.append([])
+            seen = set()
+        chunks[-1].append(b)
+        seen |= set(paths)
+    return chunks
 
 
 # ----------------------------------------------------------------------- cards
@@ -318,7 +342,9 @@ def featured(cards: Sequence[FilterCard], class_name: str) -> FilterCard | None:
 # ------------------------------------------------------------------------ HTML
 
 
-def card_html(card: FilterCard, classes: Sequence[str], href: str = "") -> str:
+def card_html(
+    card: FilterCard, classes: Sequence[str], href: str = "", lazy: bool = False
+) -> str:
     """Return one card as HTML.
 
     Args:
@@ -326,27 +352,32 @@ def card_html(card: FilterCard, classes: Sequence[str], href: str = "") -> str:
         classes: the class names, in class-index order (of ``activations``).
         href: a link for the card's heading (e.g. to the card on its tag
             page); "": none.
+        lazy: put the activations and exemplars into a ``<template>`` of
+            the card, for :data:`SCRIPT` to show when the card comes near the
+            screen (pages with many cards stay fast).
     """
     title = f"{html.escape(printable(card.layer))} &middot; filter {card.filter}"
     if href:
         title = f'<a href="{html.escape(href)}">{title}</a>'
     tags = ", ".join(f"<mark>{html.escape(display(t))}</mark>" for t in card.tags)
-    parts = [
-        f"<h3>{title}</h3>",
-        f'<p class="card-tags">{"tagged " + tags if tags else "no tag"}</p>',
-    ]
-    if card.activations is not None:
-        parts.append(_activation_table(card.activations, card.tags, classes))
-    if card.picture is not None:
-        parts.append(_exemplars_html(card))
-    data_tags = html.escape("\n".join(display(t) for t in card.tags))
-    return (
-        f'<div class="card" id="{html.escape(card.anchor)}" '
-        f'data-layer="{html.escape(printable(card.layer))}" '
-        f'data-filter="{card.filter}" data-tags="{data_tags}">'
-        + "".join(parts)
-        + "</div>"
+    head = (
+        f"<h3>{title}</h3>"
+        f'<p class="card-tags">{"tagged " + tags if tags else "no tag"}</p>'
     )
+    detail = ""
+    if card.activations is not None:
+        detail += _activation_table(card.activations, card.tags, classes)
+    if card.picture is not None:
+        detail += _exemplars_html(card)
+    data_tags = html.escape("\n".join(display(t) for t in card.tags))
+    attributes = (
+        f'class="card" id="{html.escape(card.anchor)}" '
+        f'data-layer="{html.escape(printable(card.layer))}" '
+        f'data-filter="{card.filter}" data-tags="{data_tags}"'
+    )
+    if lazy and detail:
+        return f"<div {attributes}>{head}<template>{detail}</template></div>"
+    return f"<div {attributes}>{head}{detail}</div>"
 
 
 def _activation_table(
@@ -423,6 +454,7 @@ def cards_html(
         notes: sentences on what the cards cannot show, and why.
     """
     n = max((len(c.exemplars) for layer in cards for c in layer), default=0)
+    lazy = sum(map(len, cards)) > LAZY_CARDS
     intro = (
         f"One card per filter of the shown layers: its tags ({rule}); its "
         "activation for each class (step 1: the mean, over the class's train "
@@ -452,7 +484,7 @@ def cards_html(
         body.append(
             f'<section class="layer-cards"><h3>Layer {name}: '
             f'{len(layer_cards)} filters</h3><div class="cards">'
-            + "".join(card_html(c, classes) for c in layer_cards)
+            + "".join(card_html(c, classes, lazy=lazy) for c in layer_cards)
             + "</div></section>"
         )
     return "\n".join(body)
@@ -491,6 +523,25 @@ SCRIPT = r"""
     });
   }
   function all() { return true; }
+  function fill(card) {
+    var detail = card.querySelector("template");
+    if (detail) { card.replaceChild(detail.content, detail); }
+  }
+  if ("IntersectionObserver" in window) {
+    var observer = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (entry.isIntersecting) {
+          fill(entry.target);
+          observer.unobserve(entry.target);
+        }
+      });
+    }, {rootMargin: "800px 0px"});
+    cards.forEach(function (card) {
+      if (card.querySelector("template")) { observer.observe(card); }
+    });
+  } else {
+    cards.forEach(fill);
+  }
   function say(text, hits) {
     status.textContent = text;
     found.textContent = "";
@@ -517,6 +568,7 @@ SCRIPT = r"""
           "page: its layer is not shown (filtag vis --layers " + layer + ").");
       return false;
     }
+    fill(card);
     card.classList.add("focus");
     card.scrollIntoView({block: "center"});
     var tags = tagsOf(card);

@@ -121,6 +121,13 @@ def picture(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), method))
 
 
+#: The blend of :func:`overlay` for values ``i / 255``: the image's weight
+#: ``1 - a`` and the colour's part ``a * colour``, a = MAX_OPACITY * value.
+_LEVELS = np.linspace(0.0, 1.0, 256, dtype=np.float32)
+_KEEP = (1 - MAX_OPACITY * _LEVELS)[:, None]
+_ADD = (MAX_OPACITY * _LEVELS)[:, None] * colours(_LEVELS)
+
+
 def overlay(image: np.ndarray, fmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Lay a map over an image: the ramp's colour, as opaque as the map is strong.
 
@@ -133,13 +140,11 @@ def overlay(image: np.ndarray, fmap: np.ndarray, size: tuple[int, int]) -> np.nd
     Returns:
         uint8 (height, width, 3): ``(1 - a) * image + a * colour``, with
         ``a = MAX_OPACITY * value`` and ``colour`` = :func:`colours` of the
-        upsampled map at each pixel.
+        upsampled map at each pixel, the value rounded to a step of 1/255.
     """
-    values = np.clip(upsampled(fmap, size), 0.0, 1.0)
-    alpha = (MAX_OPACITY * values)[..., None]
-    base = picture(image, size).astype(np.float32)
-    blended = (1 - alpha) * base + alpha * colours(values)
-    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    levels = np.rint(np.clip(upsampled(fmap, size), 0.0, 1.0) * 255).astype(np.uint8)
+    blended = picture(image, size) * _KEEP[levels] + _ADD[levels]
+    return np.rint(blended).astype(np.uint8)
 
 
 def strip(pictures: Sequence[np.ndarray]) -> np.ndarray:

@@ -50,7 +50,9 @@ def test_overlay_colours_where_a_known_map_is_high() -> None:
     fade = np.array([1, 1, 0.875, 0.625, 0.375, 0.125, 0, 0])
     values = np.outer(fade, fade)
     np.testing.assert_allclose(overlays.upsampled(fmap, (8, 8)), values, atol=1e-6)
-    expected = np.rint(a * values[..., None] * overlays.colours(values))
+    # the blend uses the value rounded to a step of 1/255 (a table of 256 levels)
+    level = np.rint(values * 255) / 255
+    expected = np.rint(a * level[..., None] * overlays.colours(level))
     np.testing.assert_array_equal(on_black, expected)
     assert not on_black[:, 6:].any() and not on_black[6:].any()
     assert (on_white[:, 6:] == 255).all() and (on_white[6:] == 255).all()
@@ -278,3 +280,24 @@ def test_si_eval_refuses_a_cards_page_that_is_not_there(default_chain, tmp_path)
         "--html", "--cards-page", tmp_path / "none.html", "--save-dir", tmp_path,
     )  # fmt: skip
     assert f"--cards-page {tmp_path / 'none.html'} is not a file" in text
+
+
+def test_chunks_bound_the_images_held_at_once(monkeypatch) -> None:
+    monkeypatch.setattr(cards, "IMAGES_AT_ONCE", 3)
+    exemplars = [["a", "b"], [], ["b", "c"], ["d"], ["a", "e", "f", "g"], ["g"]]
+    # filter 4 alone has more images than IMAGES_AT_ONCE: a run of its own
+    assert cards._chunks(exemplars) == [[0, 2], [3], [4], [5]]
+    assert cards._chunks([[], []]) == []
+
+
+def test_lazy_card_keeps_its_detail_in_a_template(tag_page) -> None:
+    card = tag_page.cards[-1]
+    eager = cards.card_html(card, tag_page.classes)
+    lazy = cards.card_html(card, tag_page.classes, lazy=True)
+    head, detail = re.fullmatch(r"(<div .*?</p>)(.*)</div>", eager, re.S).groups()
+    assert lazy == f"{head}<template>{detail}</template></div>"
+    assert '<table class="acts">' in detail and "<img " in detail
+    bare = cards.FilterCard(card.layer, card.filter, card.tags)
+    assert cards.card_html(bare, tag_page.classes, lazy=True) == cards.card_html(
+        bare, tag_page.classes
+    )
