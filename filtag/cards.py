@@ -5,11 +5,11 @@ every class (step 1's ``filter_act_<i>``, the numbers the tags come from) and
 its exemplars (step 1's ``exemplar_images``: the train images that activate it
 most, best first) with the filter's feature map laid over each
 (:mod:`filtag.overlays`). The pictures are made when the page is made: per
-layer, one forward pass of the network over the exemplars
-(:meth:`filtag.networks.Network.feature_maps`); each filter's exemplars go
-side by side into one JPEG in a folder beside the page, which the page loads
-lazily. Without step 1's file the cards show the tags; without the images, the
-tags and activations, and the page says why.
+layer, a forward pass of the network over the exemplars, in runs of at most
+:data:`IMAGES_AT_ONCE` images (:meth:`filtag.networks.Network.feature_maps`);
+each filter's exemplars go side by side into one JPEG in a folder beside the
+page, which the page loads lazily. Without step 1's file the cards show the
+tags; without the images, the tags and activations, and the page says why.
 
 The page finds cards with a search box (a class: the filters that carry it;
 ``layer:filter``: that card) and opens a card when a cell of a tag map is
@@ -259,6 +259,9 @@ def draw_exemplars(
 
 def _chunks(exemplars: Sequence[Sequence[str]]) -> list[list[int]]:
     """Split the filters with exemplars into runs of at most IMAGES_AT_ONCE images.
+
+    Args:
+        exemplars: per filter of a layer, its exemplars (paths).
 
     Returns:
         Lists of filter indices, in order; together the filters that have
