@@ -17,6 +17,7 @@ FILTAGS_FILE = None  # step 2's ...-TF-<network>-vars.pkl
 KIND = "k"  # k: the k most active filters; q: the q % most active
 VALUE = 5  # the k or q value; step 2 must have computed it
 VIEW_LAYERS = None  # layer names or indices, e.g. 'conv3,conv4' or '0,2'; None: last 4
+IMAGES_DIR = None  # the exemplar images' folder; None: the folder step 1 read
 SAVE_DIR = "results"
 TIME_DELTA = 0  # hours from UTC for the run id
 # -----------------------------------------------------------------------------------
@@ -31,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         kind=KIND,
         value=VALUE,
         view_layers=VIEW_LAYERS,
+        images_dir=IMAGES_DIR,
         save_dir=SAVE_DIR,
         time_delta=TIME_DELTA,
     )

@@ -202,7 +202,10 @@ any image file in full: whether the tags agree with the network (a hit: the
 class the tags rank first is the network's top-1), the network's top-5, the
 classes ranked by the tags of the image's active filters, and per layer which
 active filters carried which tags (and with --html, the same as a page with the
-image, titled by its file name, the network's class highlighted).
+image, titled by its file name, the network's class highlighted, and where
+the active filters fire: each one's feature map laid over the image, grouped
+by class tag, with the summed map of each top-ranked class; with --cards-page
+a tag page of filtag vis, each active filter links to its card there).
 
 Reads step 2's -vars.pkl (the network and its layers come from step 1 through
 it); writes <run id>-SI-<network>-results.txt (and -explanation.html) in
@@ -222,6 +225,7 @@ Examples:
             "kind": "k",
             "value": None,
             "html": False,
+            "cards_page": None,
             "images_dir": None,
             "split": None,
             "seed_rn": None,
@@ -311,11 +315,20 @@ For one rule (--kind k or q, --value) and some layers (--layers; by default the
 last 4), the page shows how many class tags the filters carry, and per layer
 which filters are tagged with which class (a filter x class map) and which
 classes share filters (a class x class map). Hovering shows layer, filter,
-class and tags; dragging zooms in.
+class and tags; dragging zooms in. Below, a card per filter of those layers:
+its tags, its activation for every class (step 1's numbers behind the tags) and
+its exemplars (the train images that activate it most) with its feature map
+laid over each. A search box finds the filters that carry a class, or a
+filter by layer:filter (conv4:53, or 3:53); clicking a tag-map cell opens the
+filter's card.
 
-Reads step 2's -vars.pkl; writes, in --save-dir, the page
-<run id>-VIS-<network>-<kind><value>.html (it opens offline in any browser,
-with plotly.js beside it) and prints its path as the last line.
+Reads step 2's -vars.pkl, step 1's -vars.pkl it names, the exemplar images
+(from --images-dir, by default the folder step 1 read; without them the cards
+show tags and activations, with a note) and the network; writes, in
+--save-dir, the page <run id>-VIS-<network>-<kind><value>.html (it opens
+offline in any browser, with plotly.js beside it) and its pictures in the
+folder <run id>-VIS-<network>-<kind><value>-cards/ beside it, and prints the
+page's path as the last line.
 
 Example:
     filtag vis --filtags-file results/...-TF-VGG16-vars.pkl --kind k --value 5""",
@@ -324,10 +337,10 @@ Example:
             "kind": "k",
             "value": 5,
             "view_layers": None,
+            "images_dir": None,
             **_COMMON,
         },
         ("filtags_file",),
-        tensorflow=False,
     ),
     "plots": Command(
         "filtag.views:hitrate_plots",

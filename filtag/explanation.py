@@ -13,17 +13,27 @@ and return data, text or a page; the scripts write the files.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 from tabulate import tabulate
 
-from filtag import evaluation, pages
+from filtag import evaluation, overlays, pages
 from filtag.artifacts import load_step_vars, load_vars
+from filtag.cards import card_id
 from filtag.labels import display
+from filtag.text import printable
 from filtag.variants import Variant
+
+#: The classes ranked first by the tags whose active filters the page groups
+#: and sums (the network's class too, when it is further down).
+GROUPS = 3
+
+#: The width, in pixels, a group's summed map aims at.
+SUMMED = 224
 
 
 @dataclass(frozen=True)
@@ -239,18 +249,29 @@ def image_text(e: Explanation, rule: tuple[str, int], tablefmt: str = "github") 
     )
 
 
-def image_html(e: Explanation, rule: tuple[str, int], image_bytes: bytes) -> str:
+def image_html(
+    e: Explanation,
+    rule: tuple[str, int],
+    image_bytes: bytes,
+    fires: str = "",
+    cards: str | None = None,
+) -> str:
     """Return a standalone page explaining one image, titled by its file name.
 
     The page opens with the image and the verdicts (hit or miss at m = 1, for
-    the tags of all layers and of the last layer), then the network's top-5,
-    the classes ranked by the tags (bars), and the active filters of each
-    layer with their tags; the network's class is highlighted throughout.
+    the tags of all layers and of the last layer), then where the active
+    filters fire (``fires``), the network's top-5, the classes ranked by the
+    tags (bars), and the active filters of each layer with their tags; the
+    network's class is highlighted throughout.
 
     Args:
         e: the explanation.
         rule: ("k" or "q", value).
         image_bytes: the image file's bytes (embedded in the page).
+        fires: the section of the filters' maps (:attr:`WhereItFires.html`);
+            "": none.
+        cards: the address of a tag page (relative to this page) whose cards
+            each active filter links to; None: no links.
 
     Returns:
         The page as text.
@@ -284,12 +305,13 @@ def image_html(e: Explanation, rule: tuple[str, int], image_bytes: bytes) -> str
         f'<div>{verdicts}<ul class="facts">'
         + "".join(f"<li>{html.escape(f)}</li>" for f in facts)
         + "</ul></div></div>"
+        + fires
         + "<h2>The network's top-5</h2>"
         + _top5_table(e)
         + "<h2>Classes ranked by the tags of the active filters</h2>"
         + _ranking_table(e)
         + "<h2>Active filters per layer (most active first) and their tags</h2>"
-        + _layers_table(e)
+        + _layers_table(e, cards)
     )
     return pages.page(name, body)
 
@@ -330,21 +352,267 @@ def _ranking_table(e: Explanation) -> str:
     return pages.table(headers, rows, marked, left=(1,))
 
 
-def _layers_table(e: Explanation) -> str:
-    """Return each layer's active filters and tags, the network's class marked."""
+def _layers_table(e: Explanation, cards: str | None = None) -> str:
+    """Return each layer's active filters and tags, the network's class marked.
+
+    With ``cards`` (a tag page's address), each filter links to its card.
+    """
     network = e.top5[0][0]
 
     def tag(name: str) -> str:
         text = html.escape(display(name))
         return f"<mark>{text}</mark>" if name == network else text
 
+    def number(layer: str, f: int) -> str:
+        if cards is None:
+            return str(f)
+        return f'<a href="{html.escape(card_href(cards, layer, f))}">{f}</a>'
+
     rows = [
-        [html.escape(layer), str(f), f"{act:.3f}", ", ".join(map(tag, tags)) or "-"]
+        [html.escape(layer), number(layer, f), f"{act:.3f}",
+         ", ".join(map(tag, tags)) or "-"]
         for layer, filters in e.layers
         for f, act, tags in filters
-    ]
+    ]  # fmt: skip
     headers = ["layer", "filter", "activation", "tags"]
     return pages.table(headers, rows, left=(0, 3))
+
+
+# ----------------------------------------------------------- where it fires
+
+
+@dataclass(frozen=True)
+class FilterMap:
+    """An active filter's feature map for the explained image.
+
+    Attributes:
+        layer: the layer's name.
+        filter: the filter's index.
+        activation: its activation (step 1's value for this image).
+        tags: its class tags under the rule.
+        values: float32 (h, w), in [0, 1]: the map scaled as step 1 scales
+            it, divided by its own highest value.
+    """
+
+    layer: str
+    filter: int
+    activation: float
+    tags: tuple[str, ...]
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class MapGroup:
+    """The active filters tagged with one class, or the others.
+
+    Attributes:
+        name: the class; None: the active filters in no other group.
+        rank: the class's place in the ranking of all layers (1 = first);
+            None when the class has no tag or for the others.
+        maps: the group's filters, the deepest layer first, in a layer the
+            most active first.
+    """
+
+    name: str | None
+    rank: int | None
+    maps: tuple[FilterMap, ...]
+
+
+@dataclass(frozen=True)
+class WhereItFires:
+    """Where the active filters fire: the page's section and the summed maps.
+
+    Attributes:
+        html: the section for :func:`image_html`.
+        summed: {class name: JPEG of the image with the summed map of its
+            group}, for the classes the section groups by.
+    """
+
+    html: str
+    summed: dict[str, bytes] = field(default_factory=dict)
+
+
+def filter_maps(e: Explanation, outputs: Mapping[str, np.ndarray]) -> list[FilterMap]:
+    """Return the maps of the image's active filters, in layer order.
+
+    Args:
+        e: the explanation.
+        outputs: {layer name: float (h, w, filters)}: each layer's output for
+            the image (:meth:`filtag.networks.Network.feature_maps`), at least
+            the layers with active filters.
+
+    Returns:
+        One :class:`FilterMap` per active filter, as ``e.layers`` lists them.
+    """
+    maps = []
+    for layer, filters in e.layers:
+        if not filters:
+            continue
+        scaled = overlays.scale_layer(np.asarray(outputs[layer])[None])[0]
+        maps += [
+            FilterMap(layer, f, act, tuple(tags), overlays.normalised(scaled[..., f]))
+            for f, act, tags in filters
+        ]
+    return maps
+
+
+def map_groups(
+    e: Explanation, maps: Sequence[FilterMap], groups: int = GROUPS
+) -> list[MapGroup]:
+    """Group the active filters by class tag.
+
+    Args:
+        e: the explanation.
+        maps: its active filters' maps (:func:`filter_maps`).
+        groups: the classes ranked first by the tags of all layers that get a
+            group each.
+
+    Returns:
+        A group per class ranked first (at most ``groups``), then one for the
+        network's class when it is not among them (empty when no active
+        filter carries it), then the other active filters (when any); in a
+        group the deepest layer's filters come first (the most specific).
+    """
+    depth = {layer: a for a, (layer, _) in enumerate(e.layers)}
+    maps = sorted(maps, key=lambda m: -depth[m.layer])  # stable: most active first
+    ranks = {name: rank for rank, (name, _) in enumerate(e.ranking, start=1)}
+    names = [name for name, _ in e.ranking[:groups]]
+    network = e.top5[0][0]
+    if network not in names:
+        names.append(network)
+    result = [
+        MapGroup(name, ranks.get(name), tuple(m for m in maps if name in m.tags))
+        for name in names
+    ]
+    grouped = {(m.layer, m.filter) for group in result for m in group.maps}
+    others = tuple(m for m in maps if (m.layer, m.filter) not in grouped)
+    return result + ([MapGroup(None, None, others)] if others else [])
+
+
+def summed_map(maps: Sequence[FilterMap], size: tuple[int, int]) -> np.ndarray:
+    """Return the sum of the maps, each upsampled to ``size``, scaled into [0, 1].
+
+    Returns:
+        float32 (height, width); zeros without maps.
+    """
+    total = np.zeros(size, np.float32)
+    for m in maps:
+        total += overlays.upsampled(m.values, size)
+    return overlays.normalised(total)
+
+
+def card_href(cards: str, layer: str, filter_index: int) -> str:
+    """Return the address of a filter's card on the tag page at ``cards``."""
+    return f"{cards}#{quote(card_id(layer, filter_index), safe='')}"
+
+
+def where_it_fires(
+    e: Explanation,
+    image: np.ndarray,
+    outputs: Mapping[str, np.ndarray],
+    cards: str | None = None,
+) -> WhereItFires:
+    """Return the section of the page that shows where the active filters fire.
+
+    Per group of :func:`map_groups`: the summed map over the image (for a
+    class), then each filter's map over the image with its layer, index and
+    activation, linked to its card when ``cards`` is given.
+
+    Args:
+        e: the explanation.
+        image: uint8 (height, width, channels): the image as the network
+            sees it.
+        outputs: {layer name: float (h, w, filters)}: the layers' outputs for
+            the image (those with active filters).
+        cards: the address of a tag page (relative to the page); None: no
+            links.
+
+    Returns:
+        The section and the summed maps' JPEGs.
+    """
+    height, width = image.shape[:2]
+    tile = overlays.picture_size(height, width)
+    large = overlays.picture_size(height, width, SUMMED)
+    maps = filter_maps(e, outputs)
+    pictures = {
+        (m.layer, m.filter): overlays.jpeg(overlays.overlay(image, m.values, tile))
+        for m in maps
+    }
+    network = e.top5[0][0]
+    summed: dict[str, bytes] = {}
+    parts = [
+        "<h2>Where the active filters fire</h2>",
+        pages.paragraphs(
+            [
+                "Each picture lays an active filter's feature map over the image: "
+                "its layer's output for the image scaled into [0, 1] as step 1 "
+                "scales it, at full colour where the filter fires most, upsampled "
+                "from the layer's positions to the image. The filters are grouped "
+                "by their class tags, the classes in the order the tags rank "
+                "them; a group's first picture sums its filters' maps."
+                + (" Click a filter for its card: its exemplars." if cards else "")
+            ]
+        ),
+        overlays.legend_html(),
+    ]
+    for group in map_groups(e, maps):
+        total = ""
+        if group.name is not None and group.maps:
+            picture = overlays.jpeg(
+                overlays.overlay(image, summed_map(group.maps, large), large)
+            )
+            summed[group.name] = picture
+            total = (
+                f'<figure class="summed">{pages.image_tag(picture, large[1], "sum")}'
+                f"<figcaption>the {len(group.maps)} maps summed</figcaption></figure>"
+            )
+        figures = "".join(
+            _filter_figure(m, pictures[m.layer, m.filter], tile[1], cards)
+            for m in group.maps
+        )
+        parts.append(
+            f'<div class="group"><h3>{_group_title(group, network)}</h3>'
+            f'<div class="group-body">{total}<div class="maps">{figures}</div></div>'
+            "</div>"
+        )
+    return WhereItFires("\n".join(parts), summed)
+
+
+def _group_title(group: MapGroup, network: str) -> str:
+    """Return a group's heading, e.g. "these filters, tagged Sneaker, fire here"."""
+    if group.name is None:
+        return (
+            f"The other {len(group.maps)} active filters (tagged with lower-ranked "
+            "classes, or not tagged)"
+        )
+    name = html.escape(display(group.name))
+    if group.name == network:
+        name = f"<mark>{name}</mark> (the network's class)"
+    if not group.maps:
+        return f"No active filter is tagged {name}"
+    rank = f"rank {group.rank} of the tags, " if group.rank else ""
+    count = len(group.maps)
+    return (
+        f"These filters, tagged {name}, fire here ({rank}{count} active "
+        f"filter{'s' if count != 1 else ''})"
+    )
+
+
+def _filter_figure(m: FilterMap, picture: bytes, width: int, cards: str | None) -> str:
+    """Return one filter's map over the image, captioned, linked to its card."""
+    layer = printable(m.layer)
+    alt = f"{layer} filter {m.filter}"
+    image = pages.image_tag(picture, width, alt)
+    if cards is not None:
+        image = (
+            f'<a href="{html.escape(card_href(cards, m.layer, m.filter))}">{image}</a>'
+        )
+    tags = ", ".join(display(t) for t in m.tags) or "no tag"
+    return (
+        f'<figure title="{html.escape(f"{alt}: tagged {tags}")}">{image}'
+        f"<figcaption>{html.escape(layer)} #{m.filter}<br>{m.activation:.3f}"
+        "</figcaption></figure>"
+    )
 
 
 # ------------------------------------------------------------ step 3's verdicts

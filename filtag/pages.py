@@ -63,6 +63,38 @@ mark { padding: 0 2px; border-radius: 3px; }
 .thumbs a.is-miss img { border-color: #c62828; }
 details { margin: 0.5em 0 1em; }
 summary { cursor: pointer; color: #1f4e9c; }
+.note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.3em 0.6em; }
+.legend { font-size: 0.9em; color: #555; }
+.ramp { display: inline-block; width: 140px; height: 0.9em; vertical-align: middle;
+        border: 1px solid #bbb; }
+.finder { position: sticky; top: 0; z-index: 10; background: #fff;
+          padding: 0.4em 0; border-bottom: 1px solid #ddd; }
+.finder input { width: 26em; font-size: 1em; padding: 2px 6px; }
+#finder-status { color: #1f4e9c; }
+#finder-found { font-size: 0.9em; max-height: 5em; overflow-y: auto; }
+.layer-cards[hidden], .card[hidden] { display: none; }
+.cards { display: flex; flex-direction: column; gap: 0.7em; }
+.card { display: grid; grid-template-columns: max-content 1fr; align-items: start;
+        gap: 0.3em 1.5em; border: 1px solid #ccc; border-radius: 6px;
+        padding: 0.4em 0.8em; }
+.card.focus { border-color: #1f4e9c; box-shadow: 0 0 0 3px #9bb8e8; }
+.card h3 { grid-column: 1 / -1; margin: 0; font-size: 1em; }
+.card-tags { grid-column: 1 / -1; margin: 0; }
+table.acts { margin: 0; font-size: 0.82em; }
+table.acts caption { text-align: left; color: #555; }
+table.acts td { border: none; padding: 0 8px 0 0; text-align: left; }
+table.acts tr.tagged td { background: #fff2b3; }
+table.acts i { display: inline-block; height: 0.7em; background: #1f4e9c;
+               margin-right: 4px; }
+.exemplars { margin: 0; }
+.exemplars img { display: block; }
+.exemplars figcaption { display: grid; font-size: 0.75em; color: #555;
+                        text-align: center; }
+.group-body { display: flex; gap: 1.2em; align-items: flex-start; }
+.maps { display: flex; flex-wrap: wrap; gap: 0.6em; }
+.group figure { margin: 0; text-align: center; font-size: 0.8em; color: #444; }
+.group img { display: block; }
+.group h3 { font-size: 1em; margin: 1em 0 0.4em; }
 """
 
 

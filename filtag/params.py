@@ -274,6 +274,12 @@ PARAMS: dict[str, Param] = {
     "class_name": Param("the class whose test images are explained"),
     "image": Param("an image file to explain instead of a class", path, "FILE"),
     "html": Param("also write the explanation as an HTML page", boolean, switch=True),
+    "cards_page": Param(
+        "with --html: a tag page of filtag vis (filTagsvis.py) whose filter cards "
+        "the page links each active filter to (None: no links)",
+        path,
+        "FILE",
+    ),
     "vars_file": Param("a step 2, 3 or 4 -vars.pkl", path, "FILE"),
     "mapping": Param(
         "two-column file 'label, name' (comma or tab separated); None: the ImageNet "

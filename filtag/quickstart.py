@@ -2,20 +2,25 @@
 
 :func:`demo` makes the embedded default if needed (:mod:`filtag.default`),
 runs steps 1-4 with the scripts' defaults, the tag check (ablation), the tag
-page, the hit-rate plots and three explained test images (two hits and a miss
-under the best rule), and writes a report page that opens with the result and
-links them all.
+page with its filter cards and the hit-rate plots, explains three test images
+(two hits and a miss; the tag page and the explanations under the best rule,
+each active filter linked to its card), and writes a report page that opens
+with the result, shows one filter card and where the filters fire on one
+image, and links them all.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from filtag import (
+    cards,
     default,
     explanation,
     pages,
@@ -25,7 +30,8 @@ from filtag import (
     tagcheck,
     views,
 )
-from filtag.results import RunResult
+from filtag.labels import display
+from filtag.results import ExplainResult, RunResult, TagPageResult
 from filtag.variants import variant
 
 logger = logging.getLogger(__name__)
@@ -74,7 +80,11 @@ def demo(
     runs["check"] = tagcheck.check(
         filtags_file=runs["step2"].path, batch_size=v["batch_size"], **common
     )
-    runs["vis"] = views.tag_views(filtags_file=runs["step2"].path, **common)
+    name, value, _ = report.best_rule(runs["step4"].totals)
+    runs["vis"] = views.tag_views(
+        filtags_file=runs["step2"].path, kind=variant(name).kind, value=value,
+        **common,
+    )  # fmt: skip
     runs["plots"] = views.hitrate_plots(hitrates_file=runs["step4"].path, **common)
     path = _beside(runs["step4"].path, "-report.html")
     pages.write_page(
@@ -97,14 +107,20 @@ def _report_body(
     totals = runs["step4"].totals
     name, value, _ = report.best_rule(totals)
     best = variant(name)
-    examples = [
-        _explained(verdict, best.kind, value, runs["step2"].path, files, common)
-        for verdict in explanation.examples(
-            explanation.step3_verdicts(runs["step3"].path, best, value)
-        )
+    verdicts = explanation.examples(
+        explanation.step3_verdicts(runs["step3"].path, best, value)
+    )
+    explained = [
+        _explained(verdict, best.kind, value, runs, files, common)
+        for verdict in verdicts
     ]
+    examples = [example for example, _ in explained]
     links = [
-        ("filter tags (k = 5): tag maps and classes sharing filters", runs["vis"].path),
+        (
+            f"filter tags ({best.kind} = {value}): tag maps, classes sharing "
+            "filters, and a card per filter with its exemplars (search by class)",
+            runs["vis"].path,
+        ),
         ("hit rates against m, and per class", runs["plots"].path),
         (
             f"tag check, do the tagged filters matter? {runs['check'].summary}",
@@ -132,31 +148,90 @@ def _report_body(
         totals,
         meta["n_classes"],
         folder,
+        _spotlight(runs["vis"], verdicts[0].network, *explained[0], folder)
+        if explained
+        else "",
     )
+
+
+def _spotlight(
+    vis: TagPageResult,
+    network: str,
+    example: report.Example,
+    result: ExplainResult,
+    folder: Path,
+) -> str:
+    """Return the report's section with one filter card and one image's maps.
+
+    Args:
+        vis: the tag page (its cards).
+        network: the explained image's network class.
+        example, result: the explained image and its explanation run.
+        folder: the report's folder (links are relative to it).
+
+    Returns:
+        HTML: the card that stands for ``network`` best
+        (:func:`filtag.cards.featured`), then the image beside the summed map
+        of its active filters tagged with ``network``.
+    """
+    card = cards.featured(vis.cards, network)
+    page = vis.path.relative_to(folder).as_posix()
+    parts = ["<h2>A filter card, and where the filters fire</h2>"]
+    if card is not None:
+        parts += [
+            pages.paragraphs(
+                [
+                    "Each filter of the tag page has a card: its tags, its "
+                    "activation for each class (step 1) and the train images "
+                    "that activate it most, with its feature map laid over "
+                    f"each. This filter stands for {display(network)}; the tag "
+                    "page has a card for every filter, and a search box."
+                ]
+            ),
+            cards.card_html(card, vis.classes, f"{page}#{quote(card.anchor)}"),
+        ]
+    if network in result.maps:
+        href = html.escape(example.page.relative_to(folder).as_posix())
+        parts += [
+            "<p>Where the filters tagged "
+            f"{html.escape(display(network))} fire on "
+            f'<a href="{href}">{html.escape(example.label)}</a> (its explanation '
+            "lays each active filter's map over the image, grouped by tag):</p>",
+            '<div class="maps">'
+            + pages.image_tag(example.image, 224, example.label)
+            + pages.image_tag(result.maps[network], 224, f"{network} maps summed")
+            + "</div>",
+        ]
+    return "\n".join(parts)
 
 
 def _explained(
     verdict: explanation.Verdict,
     kind: str,
     value: int,
-    filtags_file: Path,
+    runs: dict[str, Any],
     files: default.DefaultFiles,
     common: dict,
-) -> report.Example:
-    """Explain one test image of the default (a page); return it for the report."""
+) -> tuple[report.Example, ExplainResult]:
+    """Explain one test image of the default (a page linking the filter cards).
+
+    Returns:
+        The image for the report, and the explanation run.
+    """
     image = files.images_dir / verdict.image
     result = steps.explain(
-        filtags_file=filtags_file, image=image, kind=kind, value=value, html=True,
-        **common,
+        filtags_file=runs["step2"].path, image=image, kind=kind, value=value,
+        html=True, cards_page=runs["vis"].path, **common,
     )  # fmt: skip
     ranked = verdict.first or "no class"
-    return report.Example(
+    example = report.Example(
         verdict.image,
         result.page,
         image.read_bytes(),
         verdict.hit,
         f"network: {verdict.network}; tags: {ranked}",
     )
+    return example, result
 
 
 def _beside(path: Path, suffix: str, old: str = "-vars.pkl") -> Path:

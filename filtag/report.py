@@ -153,12 +153,14 @@ def report_body(
     totals: VariantRates,
     n_classes: int,
     folder: Path,
+    spotlight: str = "",
 ) -> str:
     """Return the report page's body (for :func:`filtag.pages.write_page`).
 
     In order: the headline, facts about the run, the hit-rate figure, the
-    thumbnails of the explained images (hit or miss), links to the other
-    pages and files, and the pooled hit-rate tables with the chance level.
+    thumbnails of the explained images (hit or miss), the ``spotlight``
+    section, links to the other pages and files, and the pooled hit-rate
+    tables with the chance level.
 
     Args:
         lead: the headline (:func:`headline`).
@@ -170,6 +172,8 @@ def report_body(
         totals: step 4's pooled hit rates, {variant name: {value: {m: rate}}}.
         n_classes: the network's classes (for the chance level).
         folder: where the report is written; links are relative to it.
+        spotlight: HTML shown after the explained images (e.g. a filter card
+            and an image's maps); "": none.
 
     Returns:
         The body as HTML.
@@ -197,6 +201,7 @@ def report_body(
                 ]
             ),
             f'<div class="thumbs">{thumbs}</div>',
+            spotlight,
             "<h2>More results</h2>",
             "<ul>"
             + "".join(f"<li>{link(label, path, folder)}</li>" for label, path in links)

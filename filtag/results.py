@@ -69,10 +69,32 @@ class ExplainResult(RunResult):
     Attributes:
         text: the explanation as printed.
         page: the HTML page, or None.
+        maps: with a page, {class name: JPEG}: the image with the summed
+            feature maps of the active filters tagged with the class, for the
+            classes the page groups the filters by.
     """
 
     text: str = ""
     page: Path | None = None
+    maps: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TagPageResult(RunResult):
+    """The tag page of ``filtag vis``: ``path`` is the page.
+
+    Its files include the folder of the filter cards' pictures (when drawn).
+
+    Attributes:
+        cards: the filter cards of the shown layers, in layer order
+            (:class:`filtag.cards.FilterCard`).
+        classes: the class names, in the order of the cards' activations.
+        notes: what the cards cannot show, and why (empty: they show all).
+    """
+
+    cards: tuple[Any, ...] = ()
+    classes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,14 @@ import ctypes
 import ctypes.util
 import functools
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import numpy as np
 
@@ -1153,6 +1155,7 @@ def explain(
     kind: str = "k",
     value: int | None = None,
     html: bool = False,
+    cards_page: str | Path | None = None,
     images_dir: str | Path | None = None,
     split: float | None = None,
     seed_rn: int | None = None,
@@ -1169,8 +1172,11 @@ def explain(
     """Explain images by the tags of their active filters, under one rule.
 
     With ``image``: that one file, in full (top-5, ranking, per layer the
-    active filters and their tags; with ``html``, a page too). Otherwise:
-    every test image of ``class_name`` (step 1's split), one row each.
+    active filters and their tags; with ``html``, a page too, which lays each
+    active filter's feature map over the image, grouped by class tag, and
+    links each filter to its card on ``cards_page``, a tag page of
+    :func:`filtag.views.tag_views`). Otherwise: every test image of
+    ``class_name`` (step 1's split), one row each.
 
     ``network``, ``weights``, ``layers``, ``preprocess`` and ``class_names``
     serve a step-2 file of the original FilTag scripts only, which records no
@@ -1184,7 +1190,8 @@ def explain(
 
     v = params.checked(
         {"filtags_file": filtags_file, "class_name": class_name, "image": image,
-         "kind": kind, "value": value, "html": html, "images_dir": images_dir,
+         "kind": kind, "value": value, "html": html, "cards_page": cards_page,
+         "images_dir": images_dir,
          "split": split, "seed_rn": seed_rn, "batch_size": batch_size,
          "xla": xla, "save_dir": save_dir, "time_delta": time_delta, "network": network,
          "weights": weights, "layers": layers, "preprocess": preprocess,
@@ -1193,6 +1200,11 @@ def explain(
     )  # fmt: skip
     if v["image"] is None and v["class_name"] is None:
         raise FiltagError("pass --class-name NAME or --image FILE to explain.")
+    if v["cards_page"] is not None and not v["cards_page"].is_file():
+        raise FiltagError(
+            f"--cards-page {v['cards_page']} is not a file; pass the page that "
+            "filtag vis (filTagsvis.py) wrote, or leave it out."
+        )
     original = {
         key: v[key]
         for key in ("network", "weights", "layers", "preprocess", "class_names")
@@ -1219,7 +1231,8 @@ def explain(
     with run_logs(run):
         logger.debug("si-eval run %s: inputs %s", run.prefix, _plain(v))
         if v["image"] is not None:
-            if data.load_image(str(v["image"]), source.network.spec) is None:
+            pixels = data.load_image(str(v["image"]), source.network.spec)
+            if pixels is None:
                 raise FiltagError(f"--image {v['image']} cannot be read as an image.")
             names, paths = [str(v["image"])], [v["image"]]
         else:
@@ -1244,17 +1257,30 @@ def explain(
                 source.output_names,
                 source.meta1["layer_names"],
             )
-        page = None
+        page, maps = None, {}
         if v["image"] is not None:
             text = explaining.image_text(explanations[0], rule)
             if v["html"]:
                 page = run.path("explanation.html")
+                cards = _cards_address(v["cards_page"], page, rule)
+                fires = explaining.where_it_fires(
+                    explanations[0],
+                    pixels,
+                    {
+                        layer: source.network.feature_maps(pixels[None], layer)[0]
+                        for layer, active in explanations[0].layers
+                        if active
+                    },
+                    cards,
+                )
+                maps = fires.summed
                 atomic_write_text(
                     page,
                     explaining.image_html(
-                        explanations[0], rule, v["image"].read_bytes()
+                        explanations[0], rule, v["image"].read_bytes(), fires.html,
+                        cards,
                     ),
-                )
+                )  # fmt: skip
         else:
             text = explaining.class_table(explanations, rule)
         atomic_write_text(run.path("results.txt"), text + "\n")
@@ -1264,4 +1290,26 @@ def explain(
             else f"{len(explanations)} images of {v['class_name']}"
         )
         logger.info("explained %s -> %s", done, (page or run.path("results.txt")).name)
-    return result_of(ExplainResult, run, run.path("results.txt"), text=text, page=page)
+    return result_of(
+        ExplainResult, run, run.path("results.txt"), text=text, page=page, maps=maps
+    )
+
+
+def _cards_address(
+    cards_page: Path | None, page: Path, rule: tuple[str, int]
+) -> str | None:
+    """Return the address of the tag page ``cards_page`` relative to ``page``.
+
+    Logs a warning when the tag page's file name says another rule than
+    ``rule`` (its cards then show other tags than the explanation).
+    """
+    if cards_page is None:
+        return None
+    if not cards_page.name.endswith(f"-{rule[0]}{rule[1]}.html"):
+        logger.warning(
+            "--cards-page %s may show the tags of another rule than %s = %s; "
+            "make it with filtag vis --kind %s --value %s",
+            cards_page.name, *rule, *rule,
+        )  # fmt: skip
+    relative = os.path.relpath(cards_page.resolve(), page.parent.resolve())
+    return quote(Path(relative).as_posix())

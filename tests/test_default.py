@@ -87,14 +87,14 @@ def check_report(report: Path, v4: dict, folder: Path) -> None:
         in body
     )
     order = ['class="headline"', 'class="plotly-graph-div"', 'class="thumbs"',
-             "<h2>More results", "<table>"]  # fmt: skip
+             '<div class="card"', "<h2>More results", "<table>"]  # fmt: skip
     places = [body.index(mark) for mark in order]
     assert places == sorted(places) and body.count("Plotly.newPlot") == 1
     assert body.count('"name":"chance (m \\u002f 10)"') == 4  # a chance line a plot
     (script,) = re.findall(r'<script src="([^"]+)"', page)
     assert (folder / script).is_file() and script.startswith("plotly-")
-    links = re.findall(r'href="([^"]+)"', page)
-    assert len(links) == 9 and all((folder / link).is_file() for link in links)
+    links = [link.split("#")[0] for link in re.findall(r'href="([^"]+)"', page)]
+    assert len(links) == 11 and all((folder / link).is_file() for link in links)
     (check,) = [link for link in links if link.endswith("-check.html")]
     assert "tagged filters matter for" in (folder / check).read_text()
     assert "tag check, do the tagged filters matter? tagged filters matter for" in page
@@ -103,16 +103,31 @@ def check_report(report: Path, v4: dict, folder: Path) -> None:
         r'<a class="is-(hit|miss)" href="([^"]+)"><img src="data:', body
     )
     assert [verdict for verdict, _ in thumbs] == ["hit", "hit", "miss"]
+    anchors: set[str] = set()
     for verdict, link in thumbs:
         assert link.endswith("-explanation.html")
         explained = (folder / link).read_text()
         scope_words = "last layer only" if name.endswith("_ll") else "all layers"
         assert f'"{verdict}">{verdict}</span> at m = 1, {scope_words}: ' in explained
         assert f"active filters: {name[0]} = {value}: " in explained
+        assert "<h2>Where the active filters fire</h2>" in explained
+        cards = re.findall(r'href="([^"#]+-VIS-[^"#]+)#([^"]+)"', explained)
+        assert cards and all((folder / page).is_file() for page, _ in cards)
+        anchors.update(anchor for _, anchor in cards)
     # the tables, with a chance row each
     assert f"<td>{100 * v4['totalhit_k'][25][1]:.1f}</td>" in page
     chance = '<tr class="chance"><td class="name">chance</td><td>10.0</td><td>20.0</td>'
     assert body.count(chance) == 4
-    # the pages share one plotly.js: the tag page is small
-    (tag_page,) = folder.glob("*-VIS-*-k5.html")
-    assert tag_page.stat().st_size <= 500_000
+    # the tag page and its cards are under the explanations' rule, and linked;
+    # the pages share one plotly.js: the tag page is small, its pictures beside it
+    (tag_page,) = folder.glob(f"*-VIS-*-{name[0]}{value}.html")
+    assert tag_page.name in links and tag_page.stat().st_size <= 3_000_000
+    tag_text = tag_page.read_text()
+    assert tag_text.count('<div class="card"') == 176
+    assert anchors and all(f'id="{anchor}"' in tag_text for anchor in anchors)
+    pictures = list(tag_page.with_name(tag_page.stem + "-cards").iterdir())
+    assert len(pictures) == 176
+    # one filter card and an image with its summed map on the report
+    (card,) = re.findall(r'<div class="card" id="([^"]+)"', body)
+    assert f'href="{tag_page.name}#{card}"' in body and f'id="{card}"' in tag_text
+    assert "Where the filters tagged " in body
