@@ -48,7 +48,6 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +58,7 @@ import tensorflow as tf
 from make_synthetic_step1 import FILE_NAME, write_synthetic_step1
 from tabulate import tabulate
 
-from filtag import activations, data, default, evaluation, models, params, steps
+from filtag import activations, data, default, evaluation, models, params
 
 logger = logging.getLogger("bench")
 
@@ -149,20 +148,10 @@ def step3_pass(
     output_names = [f"out{i}" for i in range(n_outputs)]
 
     def work() -> int:
-        results = steps._ClassResults(names, k_q, 20)
-        pending, n = None, 0
-        with ThreadPoolExecutor(1) as host:
-            for images, _ in dataset:
-                acts, outputs = probe(images)
-                if pending is not None:
-                    pending.result()
-                    results.partial.clear()
-                rows = [0] * len(outputs)
-                pending = host.submit(results.add, rows, rows, probe.split_layers(acts),
-                                      outputs, counter, output_names)  # fmt: skip
-                n += len(outputs)
-            pending.result()
-        return n
+        batches = (images for images, _ in dataset)
+        return benchlib.step3_loop(
+            probe, batches, counter, names, output_names, k_q, 20
+        )
 
     return work
 

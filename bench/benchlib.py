@@ -12,7 +12,8 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from filtag import evaluation, tagging  # noqa: E402
+from filtag import evaluation, steps, tagging  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -107,6 +108,41 @@ def random_tags(
         zip("kq", tagging.filter_tags(class_acts, names, k_q, k_q), strict=True)
     )
     return names, evaluation.TagCounter(by_kind, names, filters)
+
+
+def step3_loop(
+    probe: Callable,
+    batches: Iterable,
+    counter: evaluation.TagCounter,
+    class_names: list[str],
+    output_names: list[str],
+    k_q: list[int],
+    top: int,
+) -> int:
+    """Run step 3's loop as ``filtag.steps.step3`` does, without its files.
+
+    The probe over ``batches`` (uint8 images, (batch, h, w, c)), each batch's
+    host work (tag counts, the first ``top`` classes of every ranking, top-5) in
+    a second thread beside the next forward pass.
+
+    Returns:
+        The number of images.
+    """
+    results = steps._ClassResults(class_names, k_q, top)
+    pending, n = None, 0
+    with ThreadPoolExecutor(1) as host:
+        for images in batches:
+            acts, outputs = probe(images)
+            if pending is not None:
+                pending.result()
+                results.partial.clear()
+            rows = [0] * len(outputs)
+            pending = host.submit(results.add, rows, rows, probe.split_layers(acts),
+                                  outputs, counter, output_names)  # fmt: skip
+            n += len(outputs)
+        if pending is not None:
+            pending.result()
+    return n
 
 
 @dataclass(frozen=True)

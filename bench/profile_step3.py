@@ -36,7 +36,6 @@ import pickle
 import pstats
 import resource
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import benchlib
@@ -116,19 +115,9 @@ def rates(source, counter, dataset, batch_size: int, top: int, repeats: int):
         return sum(len(probe(b)[1]) for b in batches)
 
     def step3_loop() -> int:
-        results = steps._ClassResults(names, source.k_q, top)
-        pending = None
-        with ThreadPoolExecutor(1) as host:
-            for b in batches:
-                acts, outputs = probe(b)
-                if pending is not None:
-                    pending.result()
-                    results.partial.clear()
-                rows = [0] * len(outputs)
-                pending = host.submit(results.add, rows, rows, probe.split_layers(acts),
-                                      outputs, counter, names)  # fmt: skip
-            pending.result()
-        return sum(len(b) for b in batches)
+        return benchlib.step3_loop(
+            probe, batches, counter, names, names, source.k_q, top
+        )
 
     work = {"predict": predict, "probe": probe_only, "step 3 loop": step3_loop}
     best = dict.fromkeys(work, 0.0)
