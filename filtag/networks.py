@@ -29,6 +29,9 @@ from filtag.errors import FiltagError
 #: standard deviation; recorded as ``"mean-std M/S"`` (M, S: comma lists).
 MEAN_STD = "mean-std"
 
+#: What to install for a PyTorch model.
+TORCH_EXTRA = "pip install 'filtag[torch]'"
+
 
 class Probe(Protocol):
     """One forward pass that returns filter activations and outputs.
@@ -172,10 +175,23 @@ def load_network(
             ``preprocess`` may also be a recorded ``"mean-std M/S"``.
 
     Raises:
-        FiltagError: the network, its weights or its layers cannot be used.
+        FiltagError: the network, its weights or its layers cannot be used,
+            or it is a PyTorch model and torch is not installed.
     """
     preprocess = with_mean_std(preprocess, mean, std)
     size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
+    if is_torch_network(network):
+        try:
+            from filtag.torch_network import TorchNetwork
+        except ImportError as exc:
+            if exc.name != "torch":
+                raise
+            raise FiltagError(
+                f"--network {network}: PyTorch models need torch: {TORCH_EXTRA}"
+            ) from None
+        return TorchNetwork.load(
+            network, weights, layers, preprocess, interpolation, mixed_precision, size
+        )
     from filtag.keras_network import KerasNetwork
 
     return KerasNetwork.load(
