@@ -155,6 +155,28 @@ def test_feature_maps_padding_and_the_first_call(tiny_files, small_images) -> No
     assert [a.shape[1] for a in probe.split_layers(together)] == TINY_FILTERS
 
 
+def test_mixed_precision_runs_under_autocast_close_to_float32(
+    tiny_files, small_images
+) -> None:
+    """On a CPU, ``--mixed-precision`` computes in bfloat16 (8 significant bits)."""
+    nets = [
+        load_network(
+            f"{tiny_files['file']}:make", str(tiny_files["weights"]), "conv",
+            "mean-std", "auto", mixed, image_size=(28, 28), mean=[0.5], std=[0.25],
+        )
+        for mixed in (False, True)
+    ]  # fmt: skip
+    paths = sorted(small_images.rglob("*.png"))[:6]
+    images = np.stack([data.load_image(str(p), nets[0].spec) for p in paths])
+    (exact, out_exact), (mixed, out_mixed) = (net.probe(6)(images) for net in nets)
+    assert mixed.dtype == out_mixed.dtype == np.float32
+    assert not np.array_equal(mixed, exact)  # computed in another precision
+    np.testing.assert_allclose(mixed, exact, atol=0.03)
+    np.testing.assert_allclose(
+        out_mixed, out_exact, atol=0.05 * np.abs(out_exact).max()
+    )
+
+
 def test_ablator_equals_a_copy_with_those_channels_zeroed(
     tiny_files, small_images
 ) -> None:
