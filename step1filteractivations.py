@@ -4,6 +4,8 @@ The same as ``filtag step1``; ``python step1filteractivations.py --help`` lists
 every flag. Example:
 
     python step1filteractivations.py --network VGG16 --images-dir imagenet/train
+    python step1filteractivations.py --network torchvision:resnet18 \
+        --images-dir imagenet/train
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Sequence
 from filtag import commands
 
 # --- Inputs: edit here, or override with flags ------------------------------------
-NETWORK = "default"  # default (the embedded CNN), keras.applications name, or file
+NETWORK = "default"  # default (embedded CNN), Keras name or file, torchvision:NAME,
+# timm:NAME, FILE.py:FACTORY or package.module:FACTORY (PyTorch)
 WEIGHTS = None  # imagenet / none / weights file; None: imagenet, or the file's own
 IMAGES_DIR = None  # one sub-folder per class; None: the default's images
 SAVE_DIR = "results"
@@ -21,8 +24,11 @@ TIME_DELTA = 0  # hours from UTC for the run id
 SPLIT = 0.2  # fraction of each class kept for testing (step 3)
 SEED_RN = 123
 BATCH_SIZE = 32
-PREPROCESS = "auto"  # auto, none, caffe, tf, torch, or an application name
-INTERPOLATION = "nearest"
+PREPROCESS = "auto"  # auto, none, mean-std, caffe, tf, torch, or an application name
+MEAN = None  # with PREPROCESS = "mean-std": one value or one per channel
+STD = None  # with PREPROCESS = "mean-std": one value or one per channel
+INTERPOLATION = "auto"  # auto: torchvision's/timm's own, else nearest
+IMAGE_SIZE = None  # e.g. 224 or "240,320"; None: the model's own size
 CLASS_NAMES = None  # file naming the model's outputs, one per line
 LAYERS = "conv"  # conv, name, comma list of layer names, or a regex
 EXEMPLARS = 9  # per filter, the train images of largest value kept (0: none)
@@ -46,7 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed_rn=SEED_RN,
         batch_size=BATCH_SIZE,
         preprocess=PREPROCESS,
+        mean=MEAN,
+        std=STD,
         interpolation=INTERPOLATION,
+        image_size=IMAGE_SIZE,
         class_names=CLASS_NAMES,
         layers=LAYERS,
         exemplars=EXEMPLARS,

@@ -88,8 +88,9 @@ train_filenames, test_filenames, filter_act_<i> per class, exemplar_images,
 exemplar_values and meta (see -vars-info.txt), and prints that path as its last
 line.
 
-Example:
-    filtag step1 --network VGG16 --images-dir imagenet/train""",
+Examples:
+    filtag step1 --network VGG16 --images-dir imagenet/train
+    filtag step1 --network torchvision:resnet18 --images-dir imagenet/train""",
         {
             "network": "default",
             "weights": None,
@@ -99,7 +100,10 @@ Example:
             "seed_rn": 123,
             "batch_size": 32,
             "preprocess": "auto",
-            "interpolation": "nearest",
+            "mean": None,
+            "std": None,
+            "interpolation": "auto",
+            "image_size": None,
             "class_names": None,
             "layers": "conv",
             "exemplars": 9,

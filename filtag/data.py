@@ -38,14 +38,41 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "hamming", "box", "lanczos")
 COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
 
 
+def check_interpolation(interpolation: str) -> str:
+    """Return ``interpolation`` if it is one of :data:`INTERPOLATIONS`.
+
+    Raises:
+        FiltagError: another value.
+    """
+    if interpolation not in INTERPOLATIONS:
+        raise FiltagError(
+            f"--interpolation {interpolation!r} is unknown; use auto or one of "
+            f"{', '.join(INTERPOLATIONS)}."
+        )
+    return interpolation
+
+
 @dataclass(frozen=True)
 class ImageSpec:
-    """How images are read for a model: size, colour mode and interpolation."""
+    """How images are read for a model: size, colour mode and interpolation.
+
+    Attributes:
+        height, width: the size of the images the model gets.
+        color_mode: ``grayscale``, ``rgb`` or ``rgba``.
+        interpolation: the resampling filter of resizes.
+        resize: None: resize to (height, width) directly (as
+            ``keras.utils.load_img``). A number N: resize the shorter side to N
+            (the longer one in proportion, rounded down), then crop (height,
+            width) from the centre, as torchvision's ``Resize(N)`` and
+            ``CenterCrop`` do to a PIL image. (h, w): resize to h x w, then crop
+            the centre likewise (timm's ``squash`` crop mode).
+    """
 
     height: int
     width: int
     color_mode: str
     interpolation: str = "nearest"
+    resize: int | tuple[int, int] | None = None
 
     @property
     def channels(self) -> int:
@@ -242,8 +269,32 @@ def _eight_bit(img: Image.Image) -> Image.Image:
     )
 
 
+def _resize_crop(img: Image.Image, spec: ImageSpec) -> Image.Image:
+    """Resize ``img`` as ``spec.resize`` says, then crop (height, width) at its centre.
+
+    The sizes and the crop box follow torchvision (``Resize`` of a PIL image:
+    the longer side ``int(N * long / short)``, no resize when the size is
+    already right; ``CenterCrop``: offsets ``int(round((size - crop) / 2))``).
+    """
+    width, height = img.size
+    if isinstance(spec.resize, int):
+        short, long = sorted((width, height))
+        new_short, new_long = spec.resize, int(spec.resize * long / short)
+        size = (new_short, new_long) if width <= height else (new_long, new_short)
+    else:
+        size = (spec.resize[1], spec.resize[0])
+    if size != img.size:
+        img = img.resize(size, RESAMPLING[spec.interpolation])
+    left = round((size[0] - spec.width) / 2.0)
+    top = round((size[1] - spec.height) / 2.0)
+    return img.crop((left, top, left + spec.width, top + spec.height))
+
+
 def load_image(path: str, spec: ImageSpec) -> np.ndarray | None:
     """Read one image as ``keras.utils.load_img`` does (Pillow, convert, resize).
+
+    With ``spec.resize``, the resize is the model's own (torchvision, timm):
+    see :class:`ImageSpec`.
 
     16-bit images are scaled to 8 bits first. Pillow's pixel limit
     (``PIL.Image.MAX_IMAGE_PIXELS``, about 179 million pixels for an error)
@@ -262,7 +313,9 @@ def load_image(path: str, spec: ImageSpec) -> np.ndarray | None:
             img = _eight_bit(img)
             if img.mode != PIL_MODES[spec.color_mode]:
                 img = img.convert(PIL_MODES[spec.color_mode])
-            if img.size != (spec.width, spec.height):
+            if spec.resize is not None:
+                img = _resize_crop(img, spec)
+            elif img.size != (spec.width, spec.height):
                 img = img.resize(
                     (spec.width, spec.height), RESAMPLING[spec.interpolation]
                 )

@@ -48,26 +48,38 @@ class KerasNetwork:
         preprocess: str,
         interpolation: str,
         mixed_precision: bool = False,
+        image_size: tuple[int, int] | None = None,
     ) -> KerasNetwork:
         """Load a ``keras.applications`` network or a ``.keras``/``.h5`` file.
+
+        Args:
+            network, weights, layers, preprocess, interpolation,
+            mixed_precision: see :func:`filtag.networks.load_network`.
+            image_size: (height, width) for free input dimensions (None: 224).
 
         Raises:
             FiltagError: the network, its weights or its layers cannot be used.
         """
-        from filtag import models
+        from filtag import models, networks
 
         strategy = models.distribution()
+        preprocess = models.resolve_preprocess(preprocess, network)
         with strategy.scope():
             model = models.load_network(network, weights)
             if mixed_precision:
                 model = models.mixed_precision(model)
+        spec = models.image_spec(model, interpolation, image_size)
+        for what, values in zip(
+            ("mean", "std"), networks.mean_std(preprocess) or (), strict=False
+        ):
+            networks.check_channels(values, spec.channels, what)
         return cls(
             models.network_name(network),
             Path(network) if models.is_model_file(network) else None,
             model,
             models.select_layers(model, layers),
-            models.image_spec(model, interpolation),
-            models.resolve_preprocess(preprocess, network),
+            spec,
+            preprocess,
             strategy,
         )
 

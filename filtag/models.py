@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import importlib
 import logging
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras
 
-from filtag.data import COLOR_MODES, INTERPOLATIONS, ImageSpec
+from filtag.data import COLOR_MODES, ImageSpec, check_interpolation
 from filtag.errors import FiltagError
+from filtag.networks import MEAN_STD, choose_layers, mean_std
 
 logger = logging.getLogger(__name__)
 
@@ -161,18 +161,24 @@ def resolve_preprocess(preprocess: str, network: str) -> str:
 
     Returns:
         ``"auto"`` resolved: the application name for an application, ``"none"``
-        for a model file; any other value unchanged.
+        for a model file; any other value (a recorded ``"mean-std M/S"`` too)
+        unchanged.
 
     Raises:
         FiltagError: an unknown value.
     """
     if preprocess == "auto":
         return "none" if is_model_file(network) else network
-    if preprocess in PREPROCESS_MODES or preprocess in applications():
+    if (
+        preprocess in PREPROCESS_MODES
+        or preprocess in applications()
+        or mean_std(preprocess) is not None
+    ):
         return preprocess
     raise FiltagError(
         f"--preprocess {preprocess!r} is unknown; use auto, "
-        f"{', '.join(PREPROCESS_MODES)} or an application name such as VGG16."
+        f"{', '.join(PREPROCESS_MODES)}, {MEAN_STD} (with --mean and --std) or an "
+        "application name such as VGG16."
     )
 
 
@@ -187,6 +193,10 @@ def preprocess_function(preprocess: str) -> Callable:
     """
     if preprocess == "none":
         return lambda x: x
+    scaling = mean_std(preprocess)
+    if scaling is not None:
+        mean, std = (keras.ops.convert_to_tensor(v, "float32") for v in scaling)
+        return lambda x: (x / 255.0 - mean) / std
     if preprocess in PREPROCESS_MODES:
         return lambda x: keras.applications.imagenet_utils.preprocess_input(
             x, mode=preprocess
@@ -198,27 +208,45 @@ def preprocess_function(preprocess: str) -> Callable:
 # ------------------------------------------------------------------ input, layers
 
 
-def image_spec(model: keras.Model, interpolation: str = "nearest") -> ImageSpec:
+def image_spec(
+    model: keras.Model,
+    interpolation: str = "nearest",
+    size: Sequence[int] | None = None,
+) -> ImageSpec:
     """Return how images are read for ``model``: its input size and colour mode.
 
-    Free dimensions are read at :data:`DEFAULT_SIZE`; 1 channel is grayscale, 3
-    RGB, 4 RGBA.
+    Args:
+        model: the network.
+        interpolation: one of :data:`filtag.data.INTERPOLATIONS`, or ``auto``
+            (nearest).
+        size: (height, width) for free input dimensions (None:
+            :data:`DEFAULT_SIZE`); a fixed dimension must equal it.
+
+    Free dimensions are read at ``size``; 1 channel is grayscale, 3 RGB, 4 RGBA.
 
     Raises:
-        FiltagError: the model's input is not an image of 1, 3 or 4 channels.
+        FiltagError: the model's input is not an image of 1, 3 or 4 channels,
+            or ``size`` differs from its fixed size.
     """
-    if interpolation not in INTERPOLATIONS:
-        raise FiltagError(
-            f"--interpolation {interpolation!r} is unknown; use one of "
-            f"{', '.join(INTERPOLATIONS)}."
-        )
+    interpolation = check_interpolation(
+        "nearest" if interpolation == "auto" else interpolation
+    )
     shape = model.input_shape
     if isinstance(shape, list) or len(shape) != 4 or shape[-1] not in COLOR_MODES:
         raise FiltagError(
             f"the model's input must be one image batch (None, height, width, 1|3|4); "
             f"Received: input_shape={shape}."
         )
-    height, width = (dim or DEFAULT_SIZE for dim in shape[1:3])
+    fixed = shape[1:3]
+    if size and any(
+        dim not in (None, want) for dim, want in zip(fixed, size, strict=True)
+    ):
+        raise FiltagError(
+            f"--image-size {size[0]},{size[1]}: the model's input is fixed at "
+            f"{fixed[0]}x{fixed[1]}; leave --image-size out or pass that size."
+        )
+    wanted = size or (DEFAULT_SIZE, DEFAULT_SIZE)
+    height, width = (dim or want for dim, want in zip(fixed, wanted, strict=True))
     return ImageSpec(height, width, COLOR_MODES[shape[-1]], interpolation)
 
 
@@ -236,23 +264,14 @@ def select_layers(model: keras.Model, rule: str = "conv") -> list[keras.layers.L
     Raises:
         FiltagError: no layer fits the rule.
     """
-    names = [layer.name for layer in model.layers]
-    items = [item.strip() for item in rule.split(",")]
-    if rule == "conv":
-        chosen = [layer for layer in model.layers if isinstance(layer, CONV_CLASSES)]
-    elif rule == "name":
-        chosen = [layer for layer in model.layers if "conv" in layer.name]
-    elif all(item in names for item in items):
-        chosen = [layer for layer in model.layers if layer.name in items]
-    else:
-        try:
-            pattern = re.compile(rule)
-        except re.error as exc:
-            raise FiltagError(
-                f"--layers {rule!r} is neither conv, name, a list of layer names nor "
-                f"a regular expression ({exc})."
-            ) from None
-        chosen = [layer for layer in model.layers if pattern.search(layer.name)]
+    chosen = [
+        model.layers[i]
+        for i in choose_layers(
+            [layer.name for layer in model.layers],
+            [isinstance(layer, CONV_CLASSES) for layer in model.layers],
+            rule,
+        )
+    ]
     chosen = [layer for layer in chosen if len(layer.output.shape) == 4]
     if not chosen:
         nested = [

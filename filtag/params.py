@@ -9,6 +9,7 @@ returns it converted, or raises :class:`ValueError` saying what was expected.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -159,6 +160,25 @@ def choice(*options: str) -> Callable[[Any], str]:
     return convert
 
 
+def image_size(value: Any) -> list[int]:
+    """An image size: ``H`` or ``H,W`` (whole numbers >= 1), as [height, width]."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    if len(items) not in (1, 2):
+        raise ValueError(f"expected H or H,W; Received: {value!r}")
+    size = [whole_number(item, 1) for item in items]
+    return size * 2 if len(size) == 1 else size
+
+
+def numbers(value: Any) -> list[float]:
+    """One number or several: a list, or text separated by commas."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    result = [_number(item, float, "numbers, e.g. 0.5 or 0.485,0.456,0.406")
+              for item in items]  # fmt: skip
+    if not result or not all(math.isfinite(number) for number in result):
+        raise ValueError(f"expected finite numbers; Received: {value!r}")
+    return result
+
+
 def top_classes(value: Any) -> int | str:
     """A ranking length: a whole number >= 1, or ``all``."""
     if str(value).strip().lower() == "all":
@@ -201,12 +221,15 @@ class Param:
 PARAMS: dict[str, Param] = {
     "network": Param(
         "default (the embedded Fashion-MNIST CNN), a keras.applications name (VGG16, "
-        "ResNet50, ...) or the path of a saved .keras/.h5 model",
+        "ResNet50, ...), the path of a saved .keras/.h5 model, or a PyTorch model: "
+        "torchvision:NAME, timm:NAME, FILE.py:FACTORY or package.module:FACTORY (a "
+        "function returning an nn.Module)",
         metavar="NAME_OR_FILE",
     ),
     "weights": Param(
-        "for an application: imagenet, none (random) or a weights file; for a model "
-        "file: a weights file to load on top (None: the file's own)",
+        "for an application (Keras, torchvision, timm): imagenet, none (random) or "
+        "a weights file (PyTorch: a state dict); for a model file or a PyTorch "
+        "FACTORY: a weights file to load on top (None: its own)",
     ),
     "images_dir": Param(
         "folder with one sub-folder of images per class (None with --network "
@@ -220,12 +243,33 @@ PARAMS: dict[str, Param] = {
     "time_delta": Param("hours from UTC for the run id (e.g. 1 for CET)", hours, "H"),
     "batch_size": Param("images per batch", positive_int, "N"),
     "preprocess": Param(
-        "auto (the application's own preprocess_input; none for a model file), "
-        "none (raw 0..255 pixels), caffe, tf, torch, or an application name",
+        "auto (the application's own preprocess_input; torchvision's or timm's "
+        "own resize, crop and mean/std; none for a model file or FACTORY), none "
+        "(raw 0..255 pixels), mean-std (with --mean and --std: pixels / 255, minus "
+        "mean, divided by std), caffe, tf, torch, or an application name (Keras)",
     ),
     "interpolation": Param(
-        "resampling when images are resized: nearest, bilinear, bicubic, hamming, "
-        "box, lanczos",
+        "resampling when images are resized: auto (the model's own for torchvision "
+        "and timm preprocessing, else nearest), nearest, bilinear, bicubic, "
+        "hamming, box, lanczos",
+    ),
+    "image_size": Param(
+        "read images at H or H,W pixels (None: the model's input size; for "
+        "free dimensions, torchvision's or timm's own size, else 224)",
+        image_size,
+        "H[,W]",
+    ),
+    "mean": Param(
+        "with --preprocess mean-std: the mean subtracted from pixels / 255, one "
+        "value or one per channel, e.g. 0.485,0.456,0.406",
+        numbers,
+        "M",
+    ),
+    "std": Param(
+        "with --preprocess mean-std: the standard deviation divided by, one value "
+        "or one per channel, e.g. 0.229,0.224,0.225",
+        numbers,
+        "S",
     ),
     "class_names": Param(
         "text file with the name of each model output, one per line, in output order",

@@ -111,7 +111,10 @@ def step1(
     time_delta: float = 0,
     batch_size: int = 32,
     preprocess: str = "auto",
-    interpolation: str = "nearest",
+    mean: Any = None,
+    std: Any = None,
+    interpolation: str = "auto",
+    image_size: Any = None,
     class_names: str | Path | None = None,
     layers: str = "conv",
     exemplars: int = 9,
@@ -130,12 +133,15 @@ def step1(
 
     Args:
         network: ``"default"`` (the embedded Fashion-MNIST CNN), a
-            ``keras.applications`` name, or a ``.keras``/``.h5`` file.
+            ``keras.applications`` name, a ``.keras``/``.h5`` file, or a
+            PyTorch model (``torchvision:NAME``, ``timm:NAME``,
+            ``FILE.py:FACTORY``, ``package.module:FACTORY``).
         images_dir: one sub-folder of images per class (None: the default's
             images, with ``network="default"``).
         weights, save_dir, split, seed_rn, time_delta, batch_size, preprocess,
-        interpolation, class_names, layers, exemplars, mixed_precision,
-        xla, resume: see :data:`filtag.params.PARAMS` (``filtag step1 --help``).
+        mean, std, interpolation, image_size, class_names, layers, exemplars,
+        mixed_precision, xla, resume: see :data:`filtag.params.PARAMS`
+            (``filtag step1 --help``).
 
     Returns:
         The run; its ``-vars.pkl`` holds labels_id, train_filenames,
@@ -154,7 +160,7 @@ def step1(
     classes = data.list_classes(images)
     net = load_network(
         net_arg, v["weights"], v["layers"], v["preprocess"], v["interpolation"],
-        v["mixed_precision"],
+        v["mixed_precision"], v["image_size"], v["mean"], v["std"],
     )  # fmt: skip
     output_names = labels.output_class_names(net.n_outputs, classes, names_file)
     probe = net.probe(v["batch_size"], v["xla"])
@@ -187,6 +193,7 @@ def step1(
             "exemplars": v["exemplars"],
             "mixed_precision": v["mixed_precision"],
             "xla": {"asked": v["xla"], "used": probe.xla_used},
+            **net.describe(),
         }
         journal = Journal.open(run, inputs, v["resume"])
         paths, image_labels = split_files.files("train")
@@ -575,22 +582,39 @@ def load_tags_run(
             f"--k-q {absent} not in {filtags_file} (it has k_q {meta2['k_q']}); "
             "choose among those or rerun step 2 with them."
         )
-    model_path, expected = meta1.get("model_path"), meta1.get("model_sha256")
-    if model_path and expected and file_digest(Path(model_path)) != expected:
-        raise FiltagError(
-            f"the model file {model_path} changed since step 1 (--filtags-file "
-            "names that run); rerun step 1 with the current model."
-        )
+    model_path = meta1.get("model_path")
+    for what in ("model", "weights"):
+        _refuse_changed(what, meta1.get(f"{what}_path"), meta1.get(f"{what}_sha256"))
     build = functools.partial(
         load_network,
-        model_path or meta1["network"],
-        meta1["weights"],
+        meta1.get("network_arg") or model_path or meta1["network"],
+        meta1.get("weights_path") or meta1["weights"],
         ",".join(meta1["layer_names"]),
         meta1["preprocess"],
         meta1["interpolation"],
         mixed_precision,
+        meta1["image_size"],
     )
     return TagsRun(filtags_file, v2, meta1, list(k_q), build)
+
+
+def _refuse_changed(what: str, path: str | None, expected: str | None) -> None:
+    """Refuse step 1's model or weights file when it is gone or its SHA-256 changed.
+
+    Raises:
+        FiltagError: the file differs from the one step 1 read.
+    """
+    if not (path and expected):
+        return
+    try:
+        same = file_digest(Path(path)) == expected
+    except OSError:
+        same = False
+    if not same:
+        raise FiltagError(
+            f"the {what} file {path} changed since step 1 (or is gone; "
+            "--filtags-file names that run); rerun step 1 with the current file."
+        )
 
 
 def original_tags_run(

@@ -53,8 +53,15 @@ def refused(script, *argv: object) -> str:
     return text
 
 
-def run_chain(network: Path, images: Path, out: Path) -> dict[str, Path]:
-    """Run steps 1-4 by their scripts; return {"step1": path, ..., "step4_stdout"}."""
+def run_chain(
+    network: Path | str, images: Path, out: Path, *step1_args: object
+) -> dict[str, Path]:
+    """Run steps 1-4 by their scripts; return {"step1": path, ..., "step4_stdout"}.
+
+    Args:
+        network, images, out: step 1's --network, --images-dir, --save-dir.
+        step1_args: more flags for step 1.
+    """
     steps = [
         importlib.import_module(name)
         for name in ("step1filteractivations", "step2filtertags", "step3evaluation",
@@ -62,8 +69,8 @@ def run_chain(network: Path, images: Path, out: Path) -> dict[str, Path]:
     ]  # fmt: skip
     k_q = ",".join(map(str, CHAIN_K_Q))
     files: dict[str, Path] = {}
-    step1_args = ("--network", network, "--images-dir", images, "--save-dir", out)
-    files["step1"], _ = run_script(steps[0], *step1_args)
+    files["step1"], _ = run_script(steps[0], "--network", network, "--images-dir",
+                                   images, "--save-dir", out, *step1_args)  # fmt: skip
     more = ("--export", "--save-dir", out)
     files["step2"], _ = run_script(steps[1], "--activations-file", files["step1"],
                                    "--k-q", k_q, *more)  # fmt: skip

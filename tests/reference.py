@@ -86,9 +86,26 @@ def class_filter_activations(
         per class, per layer, float64 shape (filters,) (NaN for a class
         without images).
     """
+    per_image = image_values(model, layer_names, preprocess, images)
+    return class_means(per_image, labels, n_classes)
+
+
+def class_means(
+    per_image: Sequence[Sequence[np.ndarray]], labels: Sequence[int], n_classes: int
+) -> list[list[np.ndarray]]:
+    """Average the images' filter activations per class, in float64.
+
+    Args:
+        per_image: per image, per layer, shape (filters,).
+        labels: the class of each image.
+        n_classes: number of classes.
+
+    Returns:
+        per class, per layer, float64 shape (filters,) (NaN for a class
+        without images).
+    """
     sums: list[list[np.ndarray] | None] = [None] * n_classes
     counts = np.zeros(n_classes)
-    per_image = image_values(model, layer_names, preprocess, images)
     for per_layer, label in zip(per_image, labels, strict=True):
         sums[label] = (
             per_layer
@@ -96,7 +113,7 @@ def class_filter_activations(
             else [s + v for s, v in zip(sums[label], per_layer, strict=True)]
         )
         counts[label] += 1
-    widths = [int(model.get_layer(n).output.shape[-1]) for n in layer_names]
+    widths = [len(v) for v in per_image[0]]
     return [
         [np.full(w, np.nan) for w in widths]
         if sums[c] is None
@@ -297,3 +314,52 @@ def reference_drops(
         for i, copy in enumerate(copies):
             drops[i] += base - np.array(own_class_scores(copy, image, target))
     return drops / len(images)
+
+
+def torch_image_values(
+    model,
+    layer_names: Sequence[str],
+    preprocess: Callable[[np.ndarray], np.ndarray],
+    images: Sequence[np.ndarray],
+) -> list[list[np.ndarray]]:
+    """Every image's filter activations of a PyTorch model, one image at a time.
+
+    The model runs in float64 on a copy whose in-place operations are turned
+    off (``inplace=False``), so each selected module's full output (its first
+    call) can be kept as it is and scaled on the host.
+
+    Args:
+        model: an ``nn.Module`` (not changed).
+        layer_names: module paths.
+        preprocess: maps float64 pixels 0..255 (h, w, c) to the model's input.
+        images: uint8 (h, w, c) each.
+
+    Returns:
+        per image, per layer, float64 shape (filters,).
+    """
+    import copy
+
+    import torch
+
+    twin = copy.deepcopy(model).double().eval()
+    for module in twin.modules():
+        if hasattr(module, "inplace"):
+            module.inplace = False
+    maps: dict[str, np.ndarray] = {}
+
+    def keep(name):
+        def hook(module, args, output):
+            maps.setdefault(name, output[0].permute(1, 2, 0).numpy())
+
+        return hook
+
+    for name in layer_names:
+        twin.get_submodule(name).register_forward_hook(keep(name))
+    values = []
+    for image in images:
+        maps.clear()
+        x = preprocess(image.astype(np.float64)).transpose(2, 0, 1)[None]
+        with torch.no_grad():
+            twin(torch.from_numpy(np.ascontiguousarray(x)))
+        values.append(image_filter_activations([maps[n] for n in layer_names]))
+    return values

