@@ -778,6 +778,9 @@ class TorchProbe:
     See :class:`filtag.networks.Probe`.
     """
 
+    #: PyTorch has no XLA here: ``--xla`` is recorded as not used.
+    xla_used = "none"
+
     def __init__(self, network: TorchNetwork, batch_size: int) -> None:
         self.filters_per_layer = list(network.filters_per_layer)
         self._network = network
