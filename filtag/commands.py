@@ -68,6 +68,14 @@ def _show_summary(result: Any) -> None:
 
 _COMMON = {"save_dir": "results", "time_delta": 0}
 
+#: Where steps 1 and 3 run their forward passes (see filtag.ray_engine).
+_ENGINE = {
+    "engine": "local",
+    "ray_address": None,
+    "ray_actors": None,
+    "ray_gpus_per_actor": None,
+}
+
 COMMANDS: dict[str, Command] = {
     "step1": Command(
         "filtag.steps:step1",
@@ -106,6 +114,7 @@ Example:
             "mixed_precision": False,
             "xla": "auto",
             "resume": None,
+            **_ENGINE,
         },
         ("network",),
     ),
@@ -166,6 +175,7 @@ Example:
             "mixed_precision": False,
             "xla": "auto",
             "resume": None,
+            **_ENGINE,
         },
         ("filtags_file",),
     ),
