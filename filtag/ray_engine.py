@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 INSTALL = "pip install 'filtag[ray]'"
 
 #: Images per row block of the input dataset, in batches (a Ray task's share).
-BATCHES_PER_BLOCK = 4
+BATCHES_PER_BLOCK = 2
 
 
 @dataclass(frozen=True)
