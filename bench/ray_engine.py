@@ -16,6 +16,12 @@ the sum of their PSS (proportional set size: shared pages, e.g. Ray's object
 store in ``/dev/shm``, counted once), sampled every 0.5 s.
 
 A smoke test: ``--classes 10 --per-class 4 --size 100x75`` (2 minutes).
+
+``--merge 4224,17056,26560`` instead times only the driver's share of step 1
+under Ray, per image, for networks of those filter counts (VGG16,
+MobileNetV2, ResNet50): counting each image once (:class:`Settled`) and adding
+its row to the float64 class sums and the exemplars' top 9, on random rows of
+batches of 32 images, 10 images per class, as they come from the actors.
 """
 
 from __future__ import annotations
@@ -102,6 +108,31 @@ def measure(command: list[str], step: str, engine: str, images: int) -> Measured
     return measured
 
 
+def merge_rate(n_filters: int, batch_size: int = 32, n_images: int = 6400) -> float:
+    """Return the driver's merge time per image in ms (step 1 under Ray)."""
+    import numpy as np
+
+    from filtag.activations import ClassSums, Exemplars
+    from filtag.ray_engine import Settled
+
+    labels = np.arange(n_images) // 10
+    n_classes = int(labels[-1]) + 1
+    sums = ClassSums(labels, n_classes, n_filters)
+    top = Exemplars(labels, n_filters, 9)
+    settled = Settled(labels, np.arange(n_images), n_classes)
+    rng = np.random.default_rng(0)
+    pool = [rng.random((batch_size, n_filters), np.float32) for _ in range(8)]
+    start = time.perf_counter()
+    for first in range(0, n_images, batch_size):
+        index = np.arange(first, first + batch_size)
+        fresh = settled.take(index)
+        rows = pool[first // batch_size % len(pool)]
+        sums.accumulate(rows[fresh], index[fresh])
+        top.add(rows[fresh], index[fresh])
+        settled.finished(index)
+    return (time.perf_counter() - start) / n_images * 1000
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True)
@@ -111,7 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actors", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--split", type=float, default=0.2)
+    parser.add_argument("--merge", help="filter counts: time the driver's merge")
     args = parser.parse_args(argv)
+    if args.merge:
+        for n in map(int, args.merge.split(",")):
+            ms = min(merge_rate(n) for _ in range(3))
+            print(f"F={n}: {ms:.3f} ms per image, {1000 / ms:,.0f} images/s")
+        return 0
     size = tuple(int(x) for x in args.size.split("x"))
     args.work.mkdir(parents=True, exist_ok=True)
     images = imagenet_shape.image_folder(args.work, args.classes, args.per_class, size)

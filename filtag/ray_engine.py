@@ -309,6 +309,12 @@ def probed_batches(
     """
     if not len(paths):
         return
+    if str(job.weights).lower() == "none":
+        logger.warning(
+            "--weights none under Ray: every actor draws its own random weights, "
+            "so the actors compute different networks; save the network as a "
+            ".keras file and pass that file instead."
+        )
     with connected(options) as ray:
         report.actors, report.gpus_per_actor = pool_size(
             ray.cluster_resources(), options
