@@ -17,7 +17,7 @@ import pytest
 
 import filtag
 from filtag import ray_engine
-from filtag.artifacts import load_vars
+from filtag.artifacts import Run, load_vars
 from filtag.errors import FiltagError
 from filtag.resume import Journal
 from tests.conftest import refused
@@ -124,8 +124,15 @@ def test_step1_ray_resumes_classes_in_any_order(
         patch.setattr(Journal, "append", append)
         with pytest.raises(KeyboardInterrupt, match="--resume"):
             _step1(default_files.model, images, tmp_path, engine="ray")
-    (journal,) = tmp_path.glob("*-journal.pkl")
-    run_id = journal.name.split("-QFA-")[0]
+    (journal_path,) = tmp_path.glob("*-journal.pkl")
+    run_id = journal_path.name.split("-QFA-")[0]
+    run = Run(tmp_path, run_id, "QFA", "fashion_mnist_cnn")
+    journal = Journal.read(run)
+    assert [r["class"] for r in journal.records] == appended
+    journal_path.unlink()  # the same records, written in reverse order
+    reversed_journal = Journal.create(run, journal.header)
+    for record in reversed(journal.records):
+        reversed_journal.append(record)
     path = _step1(default_files.model, images, tmp_path, engine="ray", resume=run_id)
     _same_step1(local_step1, path)
     assert (
