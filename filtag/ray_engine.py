@@ -44,6 +44,10 @@ INSTALL = "pip install 'filtag[ray]'"
 #: Images per row block of the input dataset, in batches (a Ray task's share).
 BATCHES_PER_BLOCK = 2
 
+#: The memory of a decoding worker besides its batches (Python, Pillow, Arrow;
+#: Ray Data measured about 100-150 MiB).
+DECODE_WORKER_BYTES = 160 * 2**20
+
 
 @dataclass(frozen=True)
 class RayOptions:
@@ -326,16 +330,16 @@ def probed_batches(
             options.address or "a local Ray",
         )  # fmt: skip
         rows = _rows(ray, paths, indices, job.batch_size * BATCHES_PER_BLOCK)
-        # The memory a decoding task asks for (its decoded batch, twice) also
-        # keeps decoding in tasks of its own: Ray Data fuses a map into the
-        # actors' only when both ask for the same resources.
+        # The memory a decoding task asks for (the worker, its decoded batch
+        # twice) also keeps decoding in tasks of its own: Ray Data fuses a map
+        # into the actors' only when both ask for the same resources.
         batch_bytes = job.batch_size * spec.height * spec.width * spec.channels
         decoded = rows.map_batches(
             decode_batch,
             fn_kwargs={"spec": spec},
             batch_size=job.batch_size,
             batch_format="numpy",
-            memory=2 * batch_bytes,
+            memory=DECODE_WORKER_BYTES + 2 * batch_bytes,
         )
         # Ray Data (>= 2.60) restarts an actor that dies and retries its batches
         # (max_restarts=-1, max_task_retries=-1 by default).
