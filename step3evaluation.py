@@ -27,6 +27,10 @@ EXPORT = False  # also write -rankings.csv
 MIXED_PRECISION = False  # compute the network in float16 (GPUs)
 XLA = "auto"  # on: XLA compiles the whole forward pass; off: the reductions only
 RESUME = None  # run id of an interrupted run to continue, e.g. '2026-11-21-2130'
+ENGINE = "local"  # local, or ray: a pool of Ray actors (pip install 'filtag[ray]')
+RAY_ADDRESS = None  # with ray: 'auto' or a cluster address; None: a local Ray
+RAY_ACTORS = None  # with ray: actors; None: one per GPU, else one per 2 CPUs
+RAY_GPUS_PER_ACTOR = None  # with ray: GPUs per actor; None: 1 with GPUs, else 0
 # -----------------------------------------------------------------------------------
 
 
@@ -49,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         mixed_precision=MIXED_PRECISION,
         xla=XLA,
         resume=RESUME,
+        engine=ENGINE,
+        ray_address=RAY_ADDRESS,
+        ray_actors=RAY_ACTORS,
+        ray_gpus_per_actor=RAY_GPUS_PER_ACTOR,
     )
 
 

@@ -376,10 +376,19 @@ class ClassSums:
             index: int, shape (batch,): their positions, ascending, each after
                 the positions of earlier batches.
         """
+        self.accumulate(activations, index)
+        return self._close(lambda c: self._last[c] <= index[-1])
+
+    def accumulate(self, activations: np.ndarray, index: np.ndarray) -> None:
+        """Add images in any order, without finishing classes (the caller does).
+
+        Args:
+            activations: float32, shape (n, F): the images' activations.
+            index: int, shape (n,): their positions, each added once.
+        """
         batch_labels = self.labels[index]
         np.add.at(self.sums, batch_labels, activations.astype(np.float64))
         self.counts += np.bincount(batch_labels, minlength=len(self.counts))
-        return self._close(lambda c: self._last[c] <= index[-1])
 
     def finish(self) -> list[int]:
         """End of the data: return the classes not finished yet (all are now)."""

@@ -68,6 +68,14 @@ def _show_summary(result: Any) -> None:
 
 _COMMON = {"save_dir": "results", "time_delta": 0}
 
+#: Where steps 1 and 3 run their forward passes (see filtag.ray_engine).
+_ENGINE = {
+    "engine": "local",
+    "ray_address": None,
+    "ray_actors": None,
+    "ray_gpus_per_actor": None,
+}
+
 COMMANDS: dict[str, Command] = {
     "step1": Command(
         "filtag.steps:step1",
@@ -82,6 +90,8 @@ filter). In the same pass, every filter keeps its --exemplars train images with
 the largest value (its exemplars). The train/test split (per class,
 deterministic in --seed-rn) is the one step 3 rebuilds. Each finished class is
 journaled; --resume RUN_ID continues an interrupted run with the same result.
+With --engine ray, the forward passes run in a pool of Ray actors (a local Ray,
+or a cluster with --ray-address auto); the result equals --engine local's.
 
 Writes, in --save-dir, <run id>-QFA-<network>-vars.pkl with labels_id,
 train_filenames, test_filenames, filter_act_<i> per class, exemplar_images,
@@ -110,6 +120,7 @@ Examples:
             "mixed_precision": False,
             "xla": "auto",
             "resume": None,
+            **_ENGINE,
         },
         ("network",),
     ),
@@ -146,7 +157,8 @@ once: its top-5 prediction, and its filter activations. For each k (and q) of
 --k-q, the image's active filters per layer are chosen by step 2's rule; each
 active filter adds 1 for each of its tags; the classes are ranked by count
 (descending, ties by class index), over all layers and over the last layer, and
-the first --top of them are kept.
+the first --top of them are kept. With --engine ray, the forward passes run in
+a pool of Ray actors (see step1 --help); the class files are the same.
 
 Reads step 2's -vars.pkl (the network, preprocessing and layers come from step
 1 through it); writes, in --save-dir, one <run id>-E-<network>-varsX.pkl per
@@ -170,6 +182,7 @@ Example:
             "mixed_precision": False,
             "xla": "auto",
             "resume": None,
+            **_ENGINE,
         },
         ("filtags_file",),
     ),

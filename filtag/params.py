@@ -65,6 +65,14 @@ def hours(value: Any) -> float:
     return number
 
 
+def nonnegative_float(value: Any) -> float:
+    """A number >= 0 (e.g. a fraction of a GPU)."""
+    number = _number(value, float, "a number >= 0, e.g. 1 or 0.5")
+    if not number >= 0:
+        raise ValueError(f"expected a number >= 0; Received: {value!r}")
+    return number
+
+
 def test_fraction(value: Any) -> float:
     """The fraction of each class kept for testing: 0 < split < 1."""
     number = _number(value, float, "a fraction between 0 and 1, e.g. 0.2")
@@ -382,6 +390,31 @@ PARAMS: dict[str, Param] = {
         "continue an interrupted run: its run id (e.g. 2026-11-21-2130) or the "
         "path of one of its files",
         metavar="RUN_ID_OR_FILE",
+    ),
+    "engine": Param(
+        "where the forward passes run: local (this process) or ray (a pool of Ray "
+        "actors, on this machine or a cluster; pip install 'filtag[ray]'); the "
+        "results are the same",
+        choice("local", "ray"),
+        "local|ray",
+    ),
+    "ray_address": Param(
+        "with --engine ray: the Ray cluster to join (auto: the one this machine "
+        "belongs to, or an address such as ray://head:10001); None: a local Ray "
+        "that starts and stops with the run",
+        metavar="auto|ADDRESS",
+    ),
+    "ray_actors": Param(
+        "with --engine ray: actors holding the network (None: one per GPU, else "
+        "one per 2 CPUs of the cluster)",
+        positive_int,
+        "N",
+    ),
+    "ray_gpus_per_actor": Param(
+        "with --engine ray: GPUs each actor holds, e.g. 1 or 0.5 (None: 1 when the "
+        "cluster has GPUs, else 0)",
+        nonnegative_float,
+        "G",
     ),
     "classes_img": Param(
         "class names whose images count, comma separated (None: all evaluated)", names

@@ -26,7 +26,7 @@ import functools
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +121,10 @@ def step1(
     mixed_precision: bool = False,
     xla: str = "auto",
     resume: str | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    ray_actors: int | None = None,
+    ray_gpus_per_actor: float | None = None,
 ) -> Step1Result:
     """Step 1: per class, the mean scaled activation of every selected filter.
 
@@ -140,8 +144,9 @@ def step1(
             images, with ``network="default"``).
         weights, save_dir, split, seed_rn, time_delta, batch_size, preprocess,
         mean, std, interpolation, image_size, class_names, layers, exemplars,
-        mixed_precision, xla, resume: see :data:`filtag.params.PARAMS`
-            (``filtag step1 --help``).
+        mixed_precision, xla, resume, engine, ray_address, ray_actors,
+        ray_gpus_per_actor: see :data:`filtag.params.PARAMS` (``filtag step1
+        --help``).
 
     Returns:
         The run; its ``-vars.pkl`` holds labels_id, train_filenames,
@@ -152,6 +157,7 @@ def step1(
         FiltagError: bad input (one line saying what to do).
     """
     v = params.checked(locals(), required=["network"])
+    ray_options = _ray_options(v)
     net_arg, images, names_file = _resolve_default(
         v["network"], v["images_dir"], v["class_names"]
     )
@@ -192,7 +198,7 @@ def step1(
             "batch_size": v["batch_size"],
             "exemplars": v["exemplars"],
             "mixed_precision": v["mixed_precision"],
-            "xla": {"asked": v["xla"], "used": probe.xla_used},
+            "xla": {"asked": v["xla"], "used": _xla_used(probe, ray_options)},
             **net.describe(),
         }
         journal = Journal.open(run, inputs, v["resume"])
@@ -207,12 +213,7 @@ def step1(
             logger.info(
                 "resuming: %d of %d classes are done", len(finished), len(classes)
             )
-        dataset = data.image_dataset(
-            [images / paths[i] for i in sums.positions],
-            net.spec,
-            v["batch_size"],
-            sums.positions,
-        )
+        todo = [images / paths[i] for i in sums.positions]
 
         def journal_class(c: int) -> None:
             delta = top.delta(c)
@@ -220,7 +221,24 @@ def step1(
             journal.append({**record, **_delta_record(delta)})
 
         with progress(len(sums.positions)) as bar:
-            activations.class_sums(probe, dataset, sums, bar, journal_class, top)
+            if ray_options is None:
+                dataset = data.image_dataset(
+                    todo, net.spec, v["batch_size"], sums.positions
+                )
+                activations.class_sums(probe, dataset, sums, bar, journal_class, top)
+            else:
+                from filtag import ray_engine
+
+                network_args = (
+                    net_arg, v["weights"], v["layers"], v["preprocess"],
+                    v["interpolation"], v["mixed_precision"], v["image_size"],
+                    v["mean"], v["std"],
+                )  # fmt: skip
+                job = ray_engine.ProbeJob(
+                    network_args, v["batch_size"], v["xla"], outputs=False
+                )
+                ray_engine.class_sums(job, net.spec, todo, sums, bar, journal_class,
+                                      top, *ray_options)  # fmt: skip
         means = sums.means()
         for index in np.flatnonzero(sums.counts == 0):
             logger.warning(
@@ -241,6 +259,7 @@ def step1(
             "skipped_not_images": dict(split_files.rejected),
             "skipped_hidden": len(split_files.hidden),
             "output_mismatch": mismatch,
+            "engine": _engine_meta(ray_options),
             "versions": package_versions(),
         }
         variables: dict[str, Any] = {
@@ -373,6 +392,44 @@ def _exemplar_variables(
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
     """Return inputs for a log line: paths as text."""
     return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
+
+
+#: The inputs that apply with ``engine="ray"`` only.
+_RAY_INPUTS = ("ray_address", "ray_actors", "ray_gpus_per_actor")
+
+
+def _ray_options(v: dict[str, Any]) -> tuple[Any, Any] | None:
+    """Return (RayOptions, EngineReport) for ``engine="ray"``, None for local.
+
+    Raises:
+        FiltagError: a Ray input without ``engine="ray"``, or Ray is not installed.
+    """
+    if v["engine"] != "ray":
+        given = [name for name in _RAY_INPUTS if v[name] is not None]
+        if given:
+            raise FiltagError(
+                f"{given[0]} applies with engine ray only; pass --engine ray or "
+                f"leave {given[0]} out."
+            )
+        return None
+    from filtag import ray_engine
+
+    ray_engine.import_ray()  # before any file is written
+    options = ray_engine.RayOptions(
+        v["ray_address"], v["ray_actors"], v["ray_gpus_per_actor"]
+    )
+    return options, ray_engine.EngineReport()
+
+
+def _xla_used(probe: Any, ray_options: tuple[Any, Any] | None) -> str | None:
+    """What XLA compiles, for the inputs; None under Ray (each actor decides:
+    ``meta["engine"]["xla_used"]``)."""
+    return probe.xla_used if ray_options is None else None
+
+
+def _engine_meta(ray_options: tuple[Any, Any] | None) -> dict[str, Any]:
+    """Return ``meta["engine"]``: where the forward passes ran."""
+    return {"name": "local"} if ray_options is None else ray_options[1].meta()
 
 
 # ------------------------------------------------------------------------- step 2
@@ -739,6 +796,10 @@ def step3(
     mixed_precision: bool = False,
     xla: str = "auto",
     resume: str | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    ray_actors: int | None = None,
+    ray_gpus_per_actor: float | None = None,
 ) -> Step3Result:
     """Step 3: rank each test image's classes by the tags of its active filters.
 
@@ -755,7 +816,8 @@ def step3(
         images_dir, split, seed_rn: None: step 1's.
         classes: class names to evaluate (None: all).
         export: also write ``-rankings.csv``.
-        save_dir, time_delta, batch_size, mixed_precision, xla, resume: see
+        save_dir, time_delta, batch_size, mixed_precision, xla, resume, engine,
+        ray_address, ray_actors, ray_gpus_per_actor: see
             :data:`filtag.params.PARAMS`.
 
     Returns:
@@ -766,9 +828,12 @@ def step3(
          "images_dir": images_dir, "split": split, "seed_rn": seed_rn,
          "save_dir": save_dir, "time_delta": time_delta, "batch_size": batch_size,
          "classes": classes, "export": export,
-         "mixed_precision": mixed_precision, "xla": xla, "resume": resume},
+         "mixed_precision": mixed_precision, "xla": xla, "resume": resume,
+         "engine": engine, "ray_address": ray_address, "ray_actors": ray_actors,
+         "ray_gpus_per_actor": ray_gpus_per_actor},
         required=["filtags_file"],
     )  # fmt: skip
+    ray_options = _ray_options(v)
     from filtag import data, evaluation
 
     source = load_tags_run(
@@ -786,7 +851,8 @@ def step3(
     _release_freed_memory()  # before the network takes its share
     for kind in KINDS:
         evaluation.warn_mean_fallback(kind, source.k_q, source.filters_per_layer)
-    probe = source.network.probe(v["batch_size"], v["xla"])
+    # under Ray, the actors build the network; this process never does
+    probe = None if ray_options else source.network.probe(v["batch_size"], v["xla"])
     top_n = None if v["top"] == "all" else v["top"]
     run = claim_run(
         v["save_dir"], "E", source.meta2["network"], v["time_delta"], v["resume"]
@@ -804,18 +870,22 @@ def step3(
             "images_dir": str(folder.resolve()),
             "batch_size": v["batch_size"],
             "mixed_precision": v["mixed_precision"],
-            "xla": {"asked": v["xla"], "used": probe.xla_used},
+            "xla": {"asked": v["xla"], "used": _xla_used(probe, ray_options)},
         }
         journal = Journal.open(run, inputs, v["resume"])
         done, counted = _written_classes(journal, run, len(chosen))
         images = [(row, p) for row, name in enumerate(chosen) if row not in done
                   for p in split_files.test[class_index[name]]]  # fmt: skip
         results = _ClassResults(chosen, source.k_q, top_n)
-        dataset = data.image_dataset(
-            [folder / p for _, p in images], source.network.spec, v["batch_size"]
-        )
-        last_of = {row: i for i, (row, _) in enumerate(images)}
         open_rows = [row for row in range(len(chosen)) if row not in done]
+        paths = [folder / p for _, p in images]
+        if ray_options is None:
+            dataset = data.image_dataset(paths, source.network.spec, v["batch_size"])
+            batches = _local_batches(probe, dataset, images, open_rows)
+        else:
+            batches = _ray_batches(source, v, paths, images, len(chosen),
+                                   ray_options)  # fmt: skip
+        bounds = np.cumsum(source.filters_per_layer)[:-1]
         predictions: Counter[str] = Counter()
 
         def write_class(row: int) -> None:
@@ -829,37 +899,42 @@ def step3(
             counted[row] = evaluated
 
         def host_work(
-            index: np.ndarray, layer_acts: list[np.ndarray], outputs: np.ndarray
+            index: np.ndarray,
+            acts: np.ndarray,
+            outputs: np.ndarray,
+            finished: list[int],
         ) -> list:
             """Rank a batch and write the classes it completes (second thread)."""
-            top5 = results.add(
-                [images[i][0] for i in index], [images[i][1] for i in index],
-                layer_acts, outputs, counter, source.output_names,
-            )  # fmt: skip
-            while open_rows and last_of.get(open_rows[0], -1) <= index[-1]:
-                write_class(open_rows.pop(0))
+            top5 = []
+            if len(index):
+                top5 = results.add(
+                    [images[i][0] for i in index], [images[i][1] for i in index],
+                    np.split(acts, bounds, axis=1), outputs, counter,
+                    source.output_names, index,
+                )  # fmt: skip
+            for row in finished:
+                write_class(row)
             return top5
 
-        def finish(work: Future, index: np.ndarray) -> None:
+        def finish(work: Future, settled: int) -> None:
             predictions.update(t[0][0] for t in work.result())
-            bar.update(int(index[-1]) + 1 - bar.n)
+            bar.update(settled)
 
         # A batch's host work (tag counts, rankings, class files) runs in a
         # second thread while the network computes the next batch, one batch at
         # a time; on an interruption, the batch in that thread is finished.
         pending = None
         with progress(len(images)) as bar, ThreadPoolExecutor(1) as host:
-            for batch, index in dataset:
-                acts, outputs = probe(batch)
-                index = index.numpy()
+            for index, acts, outputs, finished, settled in batches:
                 if pending is not None:
                     finish(*pending)
-                work = host.submit(host_work, index, probe.split_layers(acts), outputs)
-                pending = work, index
+                work = host.submit(host_work, index, acts, outputs, finished)
+                pending = work, settled
             if pending is not None:
                 finish(*pending)
-        for row in open_rows:
-            write_class(row)
+        for row in open_rows:  # classes without readable test images
+            if row not in done:
+                write_class(row)
         evaluated = sum(counted.values())
         n_images = sum(len(split_files.test[class_index[n]]) for n in chosen)
         meta = {
@@ -875,6 +950,7 @@ def step3(
             else v["seed_rn"],
             "images_evaluated": evaluated,
             "images_skipped": n_images - evaluated,
+            "engine": _engine_meta(ray_options),
             "versions": package_versions(),
             "step2": source.meta2,
         }
@@ -900,6 +976,56 @@ def step3(
             run.vars_path.name,
         )  # fmt: skip
     return result_of(Step3Result, run, run.vars_path)
+
+
+#: A batch of step 3: (index, activations (n, F), outputs (n, n_outputs), the
+#: class rows it finishes, the images it settles, decoded or not).
+_EvalBatch = tuple[np.ndarray, np.ndarray, np.ndarray, list[int], int]
+
+
+def _local_batches(
+    probe: Any, dataset: Any, images: list[tuple[int, str]], open_rows: list[int]
+) -> Iterator[_EvalBatch]:
+    """Step 3's batches on this process, in image order.
+
+    Args:
+        probe: the network's probe.
+        dataset: :func:`filtag.data.image_dataset` of the images.
+        images: (class row, file) of each image to read, by class row.
+        open_rows: the class rows still to write, ascending.
+    """
+    last_of = {row: i for i, (row, _) in enumerate(images)}
+    rows, settled = list(open_rows), 0
+    for batch, index in dataset:
+        acts, outputs = probe(batch)
+        index = index.numpy()
+        finished = []
+        while rows and last_of.get(rows[0], -1) <= index[-1]:
+            finished.append(rows.pop(0))
+        yield index, acts, outputs, finished, int(index[-1]) + 1 - settled
+        settled = int(index[-1]) + 1
+
+
+def _ray_batches(
+    source: TagsRun,
+    v: dict[str, Any],
+    paths: list[Path],
+    images: list[tuple[int, str]],
+    n_rows: int,
+    ray_options: tuple[Any, Any],
+) -> Iterator[_EvalBatch]:
+    """Step 3's batches from Ray actors that build step 1's network themselves.
+
+    Classes finish in any order, and a class's images in any order within it.
+    """
+    from filtag import data, ray_engine
+
+    meta1 = source.meta1
+    spec = data.ImageSpec(*meta1["image_size"], meta1["color_mode"],
+                          meta1["interpolation"])  # fmt: skip
+    job = ray_engine.ProbeJob(source.build.args, v["batch_size"], v["xla"], True)
+    rows = np.array([row for row, _ in images], np.int64)
+    return ray_engine.evaluation_batches(job, spec, paths, rows, n_rows, *ray_options)
 
 
 def _release_freed_memory() -> None:
@@ -971,6 +1097,7 @@ class _ClassResults:
                 **{v.ranking_var: {value: [] for value in self.k_q}
                    for v in RANKING_ORDER},
                 "files": [],
+                "index": [],
             }  # fmt: skip
         return self.partial[row]
 
@@ -982,6 +1109,7 @@ class _ClassResults:
         outputs: np.ndarray,
         counter: Any,
         output_names: list[str],
+        index: np.ndarray,
     ) -> list[list[tuple[str, float]]]:
         """Add a batch's top-5 and rankings to its classes; return the top-5s.
 
@@ -992,6 +1120,8 @@ class _ClassResults:
             outputs: (n_images, n_outputs): the network's outputs.
             counter: the :class:`filtag.evaluation.TagCounter` of the run.
             output_names: the names of the network's outputs.
+            index: each image's number; a class's file lists its images by it
+                (batches may come in any order).
         """
         from filtag import evaluation
 
@@ -1007,16 +1137,27 @@ class _ClassResults:
                 lists = self._class(row)[variant.ranking_var]
                 for j, value in enumerate(values):
                     lists[value].append(ranked[i * len(values) + j])
-        for row, file, t5 in zip(rows, files, top5, strict=True):
+        for row, file, t5, i in zip(rows, files, top5, index, strict=True):
             entry = self._class(row)
             entry["y"].append(t5)
             entry["files"].append(file)
+            entry["index"].append(int(i))
         return top5
 
     def pop(self, row: int) -> dict[str, Any]:
-        """Return a finished class's file variables (y, y_k, ..., class_images_dict)."""
+        """Return a finished class's file variables (y, y_k, ..., class_images_dict),
+        its images in the order of their numbers."""
         self._class(row)  # a class without readable test images: empty lists
         entry = self.partial.pop(row)
+        order = np.argsort(entry.pop("index"), kind="stable").tolist()
+        entry = {
+            key: (
+                [value[i] for i in order]
+                if isinstance(value, list)
+                else {k: [lists[i] for i in order] for k, lists in value.items()}
+            )
+            for key, value in entry.items()
+        }
         files = entry.pop("files")
         return {**entry, "class_images_dict": {self.names[row]: files}}
 
