@@ -121,6 +121,10 @@ def whole_numbers(value: Any, minimum: int = 0, useful: str = "") -> list[int]:
             low, high = (int(part) for part in item.split("-"))
             if low > high:
                 raise ValueError(f"range {item!r} runs backwards")
+            if low < minimum:
+                raise ValueError(
+                    f"expected whole numbers >= {minimum}; Received: {item!r}"
+                )
             _at_most(high, item, useful)
             numbers.update(range(low, high + 1))
         elif item != "":

@@ -220,6 +220,7 @@ def test_wrong_truncated_or_foreign_files_are_refused(chain, tmp_path: Path) -> 
         ("step2", "--k-q", "5-1", "range '5-1' runs backwards"),
         ("step4", "--m", "0", "argument --m: expected whole numbers >= 1"),
         ("step4", "--m", "x", "argument --m: expected whole numbers >= 1"),
+        ("step4", "--m", "0-2", "argument --m: expected whole numbers >= 1"),
     ],
 )
 def test_bad_numbers_are_refused(chain, tmp_path, script, flag, value, message) -> None:
