@@ -153,7 +153,27 @@ def hit_rates(
             rankings do not match the images.
     """
     m_values = check_m_values(m_values)
-    hits = class_hits(top1_by_class, rankings_by_class, m_values)
+    return rates_of_hits(
+        class_hits(top1_by_class, rankings_by_class, m_values), m_values
+    )
+
+
+def rates_of_hits(
+    hits: Mapping[str, Mapping[int, np.ndarray]], m_values: Sequence[int]
+) -> tuple[dict[str, Rates], Rates, Rates]:
+    """Return the hit rates of :func:`class_hits`' matrices (see :func:`hit_rates`).
+
+    Args:
+        hits: {class: {k: bool array (n_images of the class, len(m_values))}},
+            classes with images only, all with the same k values.
+        m_values: the depths of the matrices' columns.
+
+    Returns:
+        ``(per_class, total, mean)`` as :func:`hit_rates` returns them.
+
+    Raises:
+        FiltagError: ``hits`` is empty (no class has images).
+    """
     if not hits:
         raise FiltagError(
             "hit rates: expected evaluated images; received none; run step 3 on "

@@ -1218,8 +1218,7 @@ def step4(
     _refuse_mismatch(v3["meta"], v["eval_file"])
     chosen = v["classes_img"] or v3["classes"]
     _check_names(chosen, v3["classes"], "--classes-img", v["eval_file"])
-    by_class = _load_class_files(v["eval_file"], v3)
-    top1 = {name: [y[0][0] for y in by_class[name]["y"]] for name in chosen}
+    top1, hits = _class_hits(v["eval_file"], v3, chosen, values, v["m"])
     run = reserve_run(v["save_dir"], "HR", v3["meta"]["network"], v["time_delta"])
     with run_logs(run):
         logger.debug("step 4 run %s: inputs %s", run.prefix, _plain(v))
@@ -1228,13 +1227,8 @@ def step4(
             logger.warning("%s", empty)
         per_class, totals, means = {}, {}, {}
         for variant in VARIANTS:
-            rankings = {
-                name: {value: by_class[name][variant.ranking_var][value]
-                       for value in values}
-                for name in chosen
-            }  # fmt: skip
             per_class[variant.name], totals[variant.name], means[variant.name] = (
-                hitrates.hit_rates(top1, rankings, v["m"])
+                hitrates.rates_of_hits(hits[variant.name], v["m"])
             )
         variables: dict[str, Any] = {}
         for prefix, source in zip(
@@ -1283,13 +1277,63 @@ def _refuse_mismatch(meta3: dict[str, Any], eval_file: Path) -> None:
         raise FiltagError(f"{eval_file}: {message}")
 
 
-def _load_class_files(eval_file: Path, v3: dict[str, Any]) -> dict[str, dict]:
-    """Load step 3's per-class files named in its index; return them by class name.
+def _class_hits(
+    eval_file: Path,
+    v3: dict[str, Any],
+    chosen: list[str],
+    values: list[int],
+    m_values: list[int],
+) -> tuple[dict[str, list[str]], dict[str, dict[str, dict[int, np.ndarray]]]]:
+    """Read step 3's class files one at a time; keep only their hit matrices.
+
+    A class file (rankings of every rule for every image) is dropped once its
+    hits are taken, so step 4's memory does not grow with the test images.
+
+    Args:
+        eval_file: step 3's index; v3: its variables.
+        chosen: the classes whose images count, in the order of the results.
+        values: the k/q values rated; m_values: the depths.
+
+    Returns:
+        ({class: its images' top-1 names}, {variant name: {class:
+        {value: bool array (images, len(m_values))}}}), classes in ``chosen``
+        order (those without images left out of the hits).
 
     Raises:
         ArtifactError: a class file is missing or does not belong to the index.
     """
-    by_class = {}
+    from filtag import hitrates
+
+    top1: dict[str, list[str]] = {}
+    hits: dict[str, dict[str, dict[int, np.ndarray]]] = {
+        variant.name: {} for variant in VARIANTS
+    }
+    wanted = set(chosen)
+    for name, variables in _class_files(eval_file, v3):
+        if name not in wanted:
+            continue
+        top1[name] = [y[0][0] for y in variables["y"]]
+        for variant in VARIANTS:
+            rankings = {
+                value: variables[variant.ranking_var][value] for value in values
+            }
+            hits[variant.name].update(
+                hitrates.class_hits({name: top1[name]}, {name: rankings}, m_values)
+            )
+    order = {name: i for i, name in enumerate(chosen)}
+    top1 = dict(sorted(top1.items(), key=lambda item: order[item[0]]))
+    for variant in VARIANTS:
+        by_class = hits[variant.name]
+        hits[variant.name] = {name: by_class[name] for name in top1 if name in by_class}
+    return top1, hits
+
+
+def _class_files(eval_file: Path, v3: dict[str, Any]) -> Iterator[tuple[str, dict]]:
+    """Yield (class name, variables) of each of step 3's class files, one at a time.
+
+    Raises:
+        ArtifactError: a class file is missing or does not belong to the index.
+    """
     for name in v3["eval_files"]:
         path = eval_file.parent / name
         variables = load_vars(path, CLASS_FILE)
@@ -1305,8 +1349,7 @@ def _load_class_files(eval_file: Path, v3: dict[str, Any]) -> dict[str, dict]:
                 f"{eval_file} (classes {v3['classes'][:5]}..., k_q {v3['k_q']}); the "
                 "files are from different runs: keep each step-3 run's files together."
             )
-        by_class[classes[0]] = variables
-    return by_class
+        yield classes[0], variables
 
 
 # ---------------------------------------------------------------------- explain
