@@ -340,6 +340,10 @@ def decode_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+#: Decoded batches tf.data keeps ready ahead of the network.
+PREFETCH_BATCHES = 2
+
+
 def image_dataset(
     paths: Sequence[Path],
     spec: ImageSpec,
@@ -406,4 +410,8 @@ def image_dataset(
     ds = ds.filter(decoded).map(drop_flag)
     options = tf.data.Options()
     options.threading.private_threadpool_size = threads
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)
+    # A fixed pipeline: tf.data's autotuning stalled the network between
+    # batches in steps of 0.64 s (MobileNetV2 at batch 32: 50 instead of 80
+    # images/s, a plain predict 50-95 instead of 100; BENCHMARKS.md section 6).
+    options.autotune.enabled = False
+    return ds.batch(batch_size).prefetch(PREFETCH_BATCHES).with_options(options)
