@@ -137,8 +137,9 @@ def step3_loop(
                 pending.result()
                 results.partial.clear()
             rows = [0] * len(outputs)
+            index = np.arange(n, n + len(outputs))
             pending = host.submit(results.add, rows, rows, probe.split_layers(acts),
-                                  outputs, counter, output_names)  # fmt: skip
+                                  outputs, counter, output_names, index)  # fmt: skip
             n += len(outputs)
         if pending is not None:
             pending.result()

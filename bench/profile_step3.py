@@ -180,13 +180,15 @@ def main() -> None:
     def add() -> None:
         for acts, (_, outputs) in zip(layer_acts, batches, strict=True):
             rows = [0] * len(outputs)
-            results.add(rows, paths[: len(rows)], acts, outputs, counter, names)
+            results.add(rows, paths[: len(rows)], acts, outputs, counter, names,
+                        np.arange(len(rows)))  # fmt: skip
             results.partial.clear()
 
     def dumps() -> None:
         for acts, (_, outputs) in zip(layer_acts, batches, strict=True):
             rows = [0] * len(outputs)
-            results.add(rows, paths[: len(rows)], acts, outputs, counter, names)
+            results.add(rows, paths[: len(rows)], acts, outputs, counter, names,
+                        np.arange(len(rows)))  # fmt: skip
             pickle.dumps(results.pop(0), artifacts.PICKLE_PROTOCOL)
 
     n = len(batches)
