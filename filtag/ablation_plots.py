@@ -9,7 +9,6 @@ reads or writes a file.
 from __future__ import annotations
 
 import html
-import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,32 +18,18 @@ from plotly.subplots import make_subplots
 
 from filtag import pages
 from filtag.ablation import SCOPES, class_order
+from filtag.plots import styled
 
 TAGGED = "#1f4e9c"
 RANDOM = "#9aa5b1"
 SHUFFLED = "#e07b39"
-FONT = {"family": "Arial, Helvetica, sans-serif", "size": 13}
 
 
 def _layout(fig: go.Figure, title: str, subtitle: str, height: int) -> go.Figure:
-    """Give ``fig`` a white template, a title and a subtitle."""
-    fig.update_layout(
-        template="plotly_white",
-        font=FONT,
-        height=height,
-        title={
-            "text": f"{html.escape(title)}<br><sup>"
-            + "<br>".join(html.escape(line) for line in textwrap.wrap(subtitle, 130))
-            + "</sup>",
-            "x": 0.01,
-            "xanchor": "left",
-        },
-        margin={"t": 130, "l": 80, "r": 40, "b": 60},
-        hoverlabel={"align": "left"},
-        barmode="group",
-        scattermode="group",
-    )
-    return fig
+    """Give ``fig`` filtag's look (:func:`filtag.plots.styled`), bars and points
+    grouped by trace."""
+    styled(fig, title, subtitle, height, wrap=130, top=130)
+    return fig.update_layout(barmode="group", scattermode="group")
 
 
 def drop_figure(variables: Mapping[str, Any]) -> go.Figure:
@@ -74,42 +59,14 @@ def drop_figure(variables: Mapping[str, Any]) -> go.Figure:
         draws = [np.asarray(variables[f"{prefix}drop_random_draws"][n]) for n in names]
         low = np.array([d.min() if len(d) else np.nan for d in draws])
         high = np.array([d.max() if len(d) else np.nan for d in draws])
-        fig.add_trace(
-            go.Bar(
-                x=names,
-                y=tagged,
-                name="tagged filters",
-                marker_color=TAGGED,
-                offsetgroup="tagged",
-                legendgroup="tagged",
-                showlegend=row == 1,
-                hovertemplate="%{x}: tagged filters off, drop %{y:.4f}<extra></extra>",
-            ),
-            row=row,
-            col=1,
-        )
-        fig.add_trace(
-            go.Bar(
-                x=names,
-                y=random,
-                name="random filters (mean; bars: smallest and largest draw)",
-                marker_color=RANDOM,
-                offsetgroup="random",
-                legendgroup="random",
-                showlegend=row == 1,
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": high - random,
-                    "arrayminus": random - low,
-                },
-                hovertemplate="%{x}: random filters off, mean drop %{y:.4f}"
-                "<extra></extra>",
-            ),
-            row=row,
-            col=1,
-        )
-        fig.add_trace(
+        traces = [
+            _bars(names, tagged, "tagged filters", "tagged", row == 1,
+                  "tagged filters off, drop"),
+            _bars(names, random,
+                  "random filters (mean; bars: smallest and largest draw)",
+                  "random", row == 1, "random filters off, mean drop",
+                  error_y={"type": "data", "symmetric": False,
+                           "array": high - random, "arrayminus": random - low}),
             go.Scatter(
                 x=[n for n, d in zip(names, draws, strict=True) for _ in d],
                 y=np.concatenate(draws) if draws else [],
@@ -118,12 +75,12 @@ def drop_figure(variables: Mapping[str, Any]) -> go.Figure:
                 marker={"color": "#444", "size": 4, "opacity": 0.6},
                 offsetgroup="random",
                 legendgroup="draws",
-                showlegend=row == 1,
                 hovertemplate="%{x}: one random draw, drop %{y:.4f}<extra></extra>",
+                showlegend=row == 1,
             ),
-            row=row,
-            col=1,
-        )
+        ]  # fmt: skip
+        for trace in traces:
+            fig.add_trace(trace, row=row, col=1)
     fig.update_yaxes(title_text="drop of p_c", row=1, col=1)
     fig.update_yaxes(title_text="drop of log p_c", row=2, col=1)
     fig.update_xaxes(type="category")
@@ -134,6 +91,31 @@ def drop_figure(variables: Mapping[str, Any]) -> go.Figure:
         "probability p_c (top) and of log p_c (bottom); tagged filters vs as many "
         "random untagged ones per layer, sorted by drop_tagged - drop_random.",
         720,
+    )
+
+
+def _bars(
+    names: list[str],
+    drops: np.ndarray,
+    label: str,
+    group: str,
+    showlegend: bool,
+    hover: str,
+    **extra: Any,
+) -> go.Bar:
+    """Return one Bar trace of the drop figure: ``drops`` (one per class in
+    ``names``) of the series ``group`` ("tagged" or "random"), which names its
+    offset and legend groups and picks its colour."""
+    return go.Bar(
+        x=names,
+        y=drops,
+        name=label,
+        marker_color={"tagged": TAGGED, "random": RANDOM}[group],
+        offsetgroup=group,
+        legendgroup=group,
+        showlegend=showlegend,
+        hovertemplate=f"%{{x}}: {hover} %{{y:.4f}}<extra></extra>",
+        **extra,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from filtag.data import ImageSpec
+from filtag.networks import NetworkRequest
 
 
 @dataclass
@@ -40,35 +41,26 @@ class KerasNetwork:
     _maps: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(
-        cls,
-        network: str,
-        weights: str | None,
-        layers: str,
-        preprocess: str,
-        interpolation: str,
-        mixed_precision: bool = False,
-        image_size: tuple[int, int] | None = None,
-    ) -> KerasNetwork:
+    def load(cls, request: NetworkRequest) -> KerasNetwork:
         """Load a ``keras.applications`` network or a ``.keras``/``.h5`` file.
 
         Args:
-            network, weights, layers, preprocess, interpolation,
-            mixed_precision: see :func:`filtag.networks.load_network`.
-            image_size: (height, width) for free input dimensions (None: 224).
+            request: what to load (free input dimensions: 224 without an
+                image size).
 
         Raises:
             FiltagError: the network, its weights or its layers cannot be used.
         """
         from filtag import models, networks
 
+        network = request.network
         strategy = models.distribution()
-        preprocess = models.resolve_preprocess(preprocess, network)
+        preprocess = models.resolve_preprocess(request.preprocess, network)
         with strategy.scope():
-            model = models.load_network(network, weights)
-            if mixed_precision:
+            model = models.load_network(network, request.weights)
+            if request.mixed_precision:
                 model = models.mixed_precision(model)
-        spec = models.image_spec(model, interpolation, image_size)
+        spec = models.image_spec(model, request.interpolation, request.image_size)
         for what, values in zip(
             ("mean", "std"), networks.mean_std(preprocess) or (), strict=False
         ):
@@ -77,7 +69,7 @@ class KerasNetwork:
             models.network_name(network),
             Path(network) if models.is_model_file(network) else None,
             model,
-            models.select_layers(model, layers),
+            models.select_layers(model, request.layers),
             spec,
             preprocess,
             strategy,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -160,6 +161,30 @@ def is_torch_network(network: str) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class NetworkRequest:
+    """What to load: the inputs every framework's ``load`` takes.
+
+    Attributes:
+        network: a Keras application name or model file, or a PyTorch model
+            (see :func:`is_torch_network`).
+        weights, layers, interpolation, mixed_precision: see
+            :data:`filtag.params.PARAMS`.
+        preprocess: ``--preprocess``, with ``--mean``/``--std`` folded in as a
+            ``"mean-std M/S"`` (:func:`with_mean_std`).
+        image_size: (height, width) for free input dimensions; None: the
+            model's own (else 224).
+    """
+
+    network: str
+    weights: str | None
+    layers: str
+    preprocess: str
+    interpolation: str
+    mixed_precision: bool = False
+    image_size: tuple[int, int] | None = None
+
+
 def load_network(
     network: str,
     weights: str | None,
@@ -184,8 +209,11 @@ def load_network(
         FiltagError: the network, its weights or its layers cannot be used,
             or it is a PyTorch model and torch is not installed.
     """
-    preprocess = with_mean_std(preprocess, mean, std)
     size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
+    request = NetworkRequest(
+        network, weights, layers, with_mean_std(preprocess, mean, std),
+        interpolation, mixed_precision, size,
+    )  # fmt: skip
     if is_torch_network(network):
         try:
             from filtag.torch_network import TorchNetwork
@@ -195,14 +223,10 @@ def load_network(
             raise FiltagError(
                 f"--network {network}: PyTorch models need torch: {TORCH_EXTRA}"
             ) from None
-        return TorchNetwork.load(
-            network, weights, layers, preprocess, interpolation, mixed_precision, size
-        )
+        return TorchNetwork.load(request)
     from filtag.keras_network import KerasNetwork
 
-    return KerasNetwork.load(
-        network, weights, layers, preprocess, interpolation, mixed_precision, size
-    )
+    return KerasNetwork.load(request)
 
 
 # ----------------------------------------------------------------- preprocessing

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -219,18 +220,40 @@ def _wrap(text: str, width: int = 90) -> str:
 # ------------------------------------------------------------------- tag figures
 
 
-def _layout(fig: go.Figure, title: str, subtitle: str, height: int) -> go.Figure:
-    """Give ``fig`` the common look: white template, a title and a subtitle."""
+def styled(
+    fig: go.Figure,
+    title: str,
+    subtitle: str,
+    height: int,
+    wrap: int | None = None,
+    top: int = 90,
+) -> go.Figure:
+    """Give ``fig`` filtag's look: white template, a title and a subtitle.
+
+    Args:
+        fig: the figure, changed in place.
+        title, subtitle: plain text (escaped here).
+        height: the figure's height in pixels.
+        wrap: break the subtitle into lines of at most this many characters
+            (None: one line).
+        top: the top margin in pixels (room for the title and subtitle).
+
+    Returns:
+        ``fig``.
+    """
+    lines = textwrap.wrap(subtitle, wrap) if wrap else [subtitle]
     fig.update_layout(
         template="plotly_white",
         font=FONT,
         height=height,
         title={
-            "text": f"{html.escape(title)}<br><sup>{html.escape(subtitle)}</sup>",
+            "text": f"{html.escape(title)}<br><sup>"
+            + "<br>".join(html.escape(line) for line in lines)
+            + "</sup>",
             "x": 0.01,
             "xanchor": "left",
         },
-        margin={"t": 90, "l": 80, "r": 40, "b": 60},
+        margin={"t": top, "l": 80, "r": 40, "b": 60},
         hoverlabel={"align": "left"},
     )
     return fig
@@ -324,7 +347,7 @@ def tag_map_figure(
     fig.update_xaxes(title_text="filter index", row=2, col=1)
     fig.update_layout(showlegend=False, hovermode="closest", bargap=0.2 * gap)
     height = 260 + min(720, max(240, 22 * len(classes)))
-    return _layout(
+    return styled(
         fig,
         f"Layer {layer}: which filters carry which class tags",
         f"{rule}. Dark cell: the filter is tagged with the class. "
@@ -380,7 +403,7 @@ def tags_histogram_figure(
     )
     fig.update_yaxes(title_text="number of filters")
     fig.update_layout(barmode="group", legend_title_text="layer")
-    return _layout(
+    return styled(
         fig,
         "How many class tags each filter carries",
         f"{rule}. A filter without tags is never among the most active for any "
@@ -429,7 +452,7 @@ def cotag_figure(
     fig.update_xaxes(title_text="class", tickangle=-45, constrain="domain")
     size = min(900, max(480, 40 + 18 * len(classes)))
     fig.update_layout(width=size + 320)  # square cells, the colour bar beside them
-    return _layout(
+    return styled(
         fig,
         f"Layer {layer}: which classes share filters",
         f"{rule}. Cell (a, b): the filters tagged with both classes; diagonal: "
@@ -532,7 +555,7 @@ def hitrate_figure(
                 }
             }
         )
-    return _layout(fig, title, subtitle, 140 + 360 * rows)
+    return styled(fig, title, subtitle, 140 + 360 * rows)
 
 
 def _chance_line(m_values: Sequence[int], n_classes: int, legend: bool) -> go.Scatter:
@@ -609,7 +632,7 @@ def class_hitrate_figure(
         fig.update_xaxes(title_text=kind, type="category", row=1, col=col)
     fig.update_yaxes(autorange="reversed", title_text="class", col=1)
     height = 200 + min(800, max(240, 22 * n_classes))
-    return _layout(
+    return styled(
         fig,
         f"Hit rate per class at m = {m}",
         "How often the network's own class is "

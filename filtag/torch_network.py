@@ -556,16 +556,7 @@ class TorchNetwork:
     framework: str = "torch"
 
     @classmethod
-    def load(
-        cls,
-        network: str,
-        weights: str | None,
-        layers: str,
-        preprocess: str,
-        interpolation: str,
-        mixed_precision: bool = False,
-        image_size: tuple[int, int] | None = None,
-    ) -> TorchNetwork:
+    def load(cls, request: networks.NetworkRequest) -> TorchNetwork:
         """Build the model, resolve its input and select its layers.
 
         One forward pass of a black image finds the selected modules' output
@@ -573,20 +564,20 @@ class TorchNetwork:
         the number of outputs.
 
         Args:
-            network, weights, layers, preprocess, interpolation,
-            mixed_precision, image_size: see
-                :func:`filtag.networks.load_network`.
+            request: what to load.
 
         Raises:
             FiltagError: the model, its weights, its input or its layers
                 cannot be used.
         """
+        network, layers = request.network, request.layers
         source = ModelName.parse(network)
-        model, model_file, weights_file = build_model(source, network, weights)
+        model, model_file, weights_file = build_model(source, network, request.weights)
         channels = input_channels(model, network)
         prep = preprocessing(
-            own_input(source, model), preprocess, interpolation, image_size, channels
-        )
+            own_input(source, model), request.preprocess, request.interpolation,
+            request.image_size, channels,
+        )  # fmt: skip
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         model = model.to(device, memory_format=torch.channels_last)
         names = [name for name, _ in model.named_modules() if name]
@@ -596,7 +587,7 @@ class TorchNetwork:
         )
         net = cls(
             source.name, source.network, model_file, weights_file, model,
-            [names[i] for i in chosen], [], 0, prep, device, mixed_precision,
+            [names[i] for i in chosen], [], 0, prep, device, request.mixed_precision,
         )  # fmt: skip
         net._select(network, layers, names)
         logger.debug(

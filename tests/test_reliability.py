@@ -224,12 +224,21 @@ def test_step1_journal_costs_what_the_classes_cost(
     assert sizes[-1] < 2 * path.stat().st_size
 
 
+def _finished_step1(
+    default_files, small_images: Path, save_dir: Path
+) -> tuple[list[str], Path]:
+    """Run step 1 of the default CNN on the small images; return its flags and
+    its -vars.pkl."""
+    args = ["--network", str(default_files.model), "--images-dir", str(small_images),
+            "--save-dir", str(save_dir)]  # fmt: skip
+    done, _ = run_script(step1, *args)
+    return args, done
+
+
 def test_resume_refuses_other_inputs_and_finished_runs(
     capsys, default_files, small_images: Path, tmp_path: Path
 ) -> None:
-    args = ["--network", str(default_files.model), "--images-dir", str(small_images),
-            "--save-dir", str(tmp_path)]  # fmt: skip
-    done, _ = run_script(step1, *args)
+    args, done = _finished_step1(default_files, small_images, tmp_path)
     run_id = done.name.split("-QFA-")[0]
     assert step1.main([*args, "--resume", run_id]) == 2
     assert f"--resume {run_id}: 0 interrupted" in capsys.readouterr().err
@@ -252,9 +261,7 @@ def test_resume_refuses_other_inputs_and_finished_runs(
 def test_resume_refuses_exemplars_of_another_class(
     capsys, default_files, small_images: Path, tmp_path: Path
 ) -> None:
-    args = ["--network", str(default_files.model), "--images-dir", str(small_images),
-            "--save-dir", str(tmp_path)]  # fmt: skip
-    done, _ = run_script(step1, *args)
+    args, done = _finished_step1(default_files, small_images, tmp_path)
     fake = Run(tmp_path, "2026-01-01-0000", "QFA", "fashion_mnist_cnn")
     journal = Journal.create(fake, {"inputs": load_vars(done)["meta"]})
     record = {"class": 0, "sums": np.zeros(176), "count": 10}

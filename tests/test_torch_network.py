@@ -47,6 +47,9 @@ TINY_FILTERS = [8, 8, 16]
 TINY_ARGS = ("--image-size", "28", "--preprocess", "mean-std", "--mean", "0.5",
              "--std", "0.25")  # fmt: skip
 
+#: --network of the tiny hand-written module (tests/support/tinynet.py).
+TINY = ("--network", "tests.support.tinynet:make")
+
 
 def _tiny_preprocess(x: np.ndarray) -> np.ndarray:
     return (x / 255 - 0.5) / 0.25
@@ -336,15 +339,15 @@ def test_random_weights_are_the_same_in_every_step_and_leave_the_generator(
         ),
         (("--network", "nowhere.py:make"), "nowhere.py not found"),
         (
-            ("--network", "tests.support.tinynet:make", "--weights", "imagenet"),
+            (*TINY, "--weights", "imagenet"),
             "has no imagenet weights of filtag's; pass --weights FILE",
         ),
         (
-            ("--network", "tests.support.tinynet:make", "--weights", "none.pt"),
+            (*TINY, "--weights", "none.pt"),
             "--weights none.pt not found",
         ),
         (
-            ("--network", "tests.support.tinynet:make", "--preprocess", "torchvision"),
+            (*TINY, "--preprocess", "torchvision"),
             "--preprocess 'torchvision' is not one for this PyTorch model; use auto, "
             "mean-std",
         ),
@@ -360,21 +363,20 @@ def test_random_weights_are_the_same_in_every_step_and_leave_the_generator(
             "use auto, torchvision, mean-std (with --mean and --std) or none",
         ),
         (
-            ("--network", "tests.support.tinynet:make", "--preprocess", "caffe"),
+            (*TINY, "--preprocess", "caffe"),
             "--preprocess 'caffe' is not one for this PyTorch model",
         ),
         (
-            ("--network", "tests.support.tinynet:make", "--mean", "0.5"),
+            (*TINY, "--mean", "0.5"),
             "--mean and --std go together",
         ),
         (
-            ("--network", "tests.support.tinynet:make", "--preprocess", "mean-std"),
+            (*TINY, "--preprocess", "mean-std"),
             "--preprocess mean-std needs --mean and --std",
         ),
         (
             (
-                "--network",
-                "tests.support.tinynet:make",
+                *TINY,
                 "--mean",
                 "0.5,0.5,0.5",
                 "--std",
@@ -384,19 +386,19 @@ def test_random_weights_are_the_same_in_every_step_and_leave_the_generator(
             "1-channel images; give one value or 1.",
         ),
         (
-            ("--network", "tests.support.tinynet:make", "--mean", "0", "--std", "0"),
+            (*TINY, "--mean", "0", "--std", "0"),
             "--std [0.0]: every value must be > 0.",
         ),
         (
-            ("--network", "tests.support.tinynet:make", "--image-size", "2"),
+            (*TINY, "--image-size", "2"),
             "fails on a 2x2 grayscale image (RuntimeError",
         ),
         (
-            ("--network", "tests.support.tinynet:make", "--interpolation", "cubic"),
+            (*TINY, "--interpolation", "cubic"),
             "--interpolation 'cubic' is unknown; use auto or one of nearest",
         ),
         (
-            ("--network", "tests.support.tinynet:make", "--image-size", "1,2,3"),
+            (*TINY, "--image-size", "1,2,3"),
             "argument --image-size: expected H or H,W",
         ),
     ],
@@ -415,7 +417,7 @@ def test_weights_must_be_a_state_dict_read_with_weights_only(
     other = tmp_path / "other.pt"
     torch.save(tinynet.make_rgb().state_dict(), other)
     out = tmp_path / "out"
-    base = ("--network", "tests.support.tinynet:make", "--images-dir", small_images,
+    base = (*TINY, "--images-dir", small_images,
             "--save-dir", out)  # fmt: skip
     err = refused(step1, *base, "--weights", pickled)
     assert f"--weights {pickled} is not a state dict that torch.load(weights_only=" \
